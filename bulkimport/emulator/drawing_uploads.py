@@ -1,0 +1,358 @@
+"""Drawing Uploads: Create (v1.1 JSON, v1.0 multipart), Show (v1.1) and List.
+
+A create is all or nothing: every `drawing_log_imports` entry is checked first, and one bad
+entry rejects the request with a 422 naming each bad entry by index. What passes is processed
+over `processing_delay`: `in_queue`, `in_progress`, then `reviewed` when every import carries a
+`drawing_id`, `ready_for_review` otherwise, or `failed` when a file is not a PDF. Revisions are
+added to their drawings when processing ends.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+
+from .access import Refusal, json_object, path_id, project_for
+from .clock import iso
+from .pagination import paginated
+from .replies import field_errors, procore_error
+from .traffic import Principal, drop_connection, principal
+from .world import DrawingUpload, LogImport, Project, Revision, World
+
+Errors = dict[str, list[str]]
+
+
+def parse_day(value: Any) -> str | None:
+    """A date or ISO datetime, as the `YYYY-MM-DD` Procore answers with; None if unparsable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value).date().isoformat()
+    except ValueError:
+        return None
+
+
+def revision_key(entry: LogImport | Revision) -> tuple[str | None, int, str, str | None]:
+    """What must differ between two revisions of one drawing: number, set and dates."""
+    number = entry.default_revision if isinstance(entry, LogImport) else entry.revision_number
+    return (number, entry.drawing_set_id, entry.drawing_date, entry.received_date)
+
+
+def _revision_taken(world: World, entry: LogImport, earlier: list[LogImport]) -> bool:
+    """Procore refuses a revision a drawing already has (or is about to get) with the same
+    set and dates; pending drawing uploads and earlier entries of this request count too."""
+    key = revision_key(entry)
+    if any(revision_key(r) == key for r in world.drawings[entry.drawing_id or 0].revisions):
+        return True
+    pending = [e for i in world.unsettled for e in world.drawing_uploads[i].imports] + earlier
+    return any(e.drawing_id == entry.drawing_id and revision_key(e) == key for e in pending)
+
+
+def _check_upload(world: World, who: Principal, uuid: str) -> str | None:
+    upload = world.uploads.get(uuid)
+    if upload is None or upload.company_id != who.company_id:
+        return "does not name an upload"
+    if upload.owner_user_id != who.user_id:
+        return "belongs to another user: only the user who created an upload may use it"
+    if upload.created_at + world.config.attach_deadline <= world.clock.now():
+        return "was deleted: uploads not attached within the deadline are removed"
+    if not upload.posted:
+        return "has not been uploaded to storage yet"
+    if upload.attached_to is not None:
+        return f"has already been imported by drawing upload {upload.attached_to}"
+    return None
+
+
+def read_imports(
+    world: World, who: Principal, area_id: int | None, set_id: int, raw: Any
+) -> tuple[list[LogImport], Errors]:
+    errors: Errors = {}
+    if not isinstance(raw, list) or not raw:
+        return [], {"drawing_log_imports": ["can't be blank"]}
+    limit = world.config.max_imports_per_upload
+    if limit is not None and len(raw) > limit:
+        return [], {"drawing_log_imports": [f"has more than {limit} entries"]}
+    entries: list[LogImport] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        where = f"drawing_log_imports[{i}]"
+        if not isinstance(item, dict):
+            errors[where] = ["must be an object"]
+            continue
+        uuid = item.get("upload_uuid")
+        problem = (
+            "can't be blank"
+            if not isinstance(uuid, str) or not uuid
+            else "appears more than once in this request"
+            if uuid in seen
+            else _check_upload(world, who, uuid)
+        )
+        if problem:
+            errors[f"{where}.upload_uuid"] = [problem]
+        if isinstance(uuid, str):
+            seen.add(uuid)
+        drawing_date = parse_day(item.get("drawing_date"))
+        if drawing_date is None:
+            errors[f"{where}.drawing_date"] = ["is missing or not a date"]
+        received = item.get("received_date")
+        received_date = parse_day(received)
+        if received not in (None, "") and received_date is None:
+            errors[f"{where}.received_date"] = ["is not a date"]
+        drawing_id = item.get("drawing_id")
+        revision = item.get("default_revision")
+        if drawing_id is not None:
+            drawing = world.drawings.get(drawing_id) if isinstance(drawing_id, int) else None
+            if drawing is None or drawing.area_id != area_id:
+                errors[f"{where}.drawing_id"] = ["is not a drawing of this drawing area"]
+            if revision in (None, ""):
+                errors[f"{where}.default_revision"] = ["can't be blank when drawing_id is given"]
+        if any(key.startswith(where) for key in errors) or not isinstance(uuid, str):
+            continue
+        upload = world.uploads[uuid]
+        entry = LogImport(
+            id=world.next_id(),
+            upload_uuid=uuid,
+            filename=upload.response_filename,
+            drawing_set_id=set_id,
+            drawing_date=str(drawing_date),
+            received_date=received_date,
+            default_revision=None if revision is None else str(revision),
+            drawing_id=drawing_id,
+            custom_fields={k: v for k, v in item.items() if k.startswith("custom_field_")},
+        )
+        if entry.drawing_id is not None and _revision_taken(world, entry, entries):
+            errors[f"{where}.default_revision"] = [
+                "already exists on this drawing with the same drawing set and dates"
+            ]
+            continue
+        entries.append(entry)
+    return entries, errors
+
+
+def status_of(world: World, upload: DrawingUpload) -> str:
+    elapsed = world.clock.now() - upload.created_at
+    delay = world.config.processing_delay
+    if elapsed >= delay:
+        return upload.outcome
+    return "in_queue" if elapsed < delay / 2 else "in_progress"
+
+
+def settle(world: World) -> None:
+    """Finish the processing whose time has come: add the revisions it produced."""
+    still: list[int] = []
+    for upload_id in world.unsettled:
+        upload = world.drawing_uploads[upload_id]
+        if status_of(world, upload) in ("in_queue", "in_progress"):
+            still.append(upload_id)
+            continue
+        upload.settled = True
+        if upload.outcome == "failed":
+            continue
+        for entry in upload.imports:
+            if entry.drawing_id is None:
+                continue  # waits in Items to Review
+            world.drawings[entry.drawing_id].revisions.append(
+                Revision(
+                    id=world.next_id(),
+                    revision_number=str(entry.default_revision),
+                    drawing_set_id=entry.drawing_set_id,
+                    drawing_date=entry.drawing_date,
+                    received_date=entry.received_date,
+                    upload_uuid=entry.upload_uuid,
+                    drawing_upload_id=upload.id,
+                )
+            )
+    world.unsettled = still
+
+
+def drawing_upload_json(world: World, upload: DrawingUpload, with_imports: bool) -> dict[str, Any]:
+    status = status_of(world, upload)
+    body: dict[str, Any] = {
+        "id": upload.id,
+        "project_id": upload.project_id,
+        "company_id": upload.company_id,
+        "created_by_id": upload.created_by_id,
+        "created_at": iso(upload.created_at),
+        "updated_at": iso(upload.created_at),
+        "error_email_sent": status == "failed",
+        "notify_on_success": True,
+        "deletion_in_progress": False,
+        "success_email_sent": status in ("reviewed", "ready_for_review"),
+        "drawing_area_id": upload.drawing_area_id,
+        "drawing_set_id": upload.drawing_set_id,
+        "status": status,
+        "pre_adaptive_complete": status != "in_queue",
+        "drawing_number_contains_revision": upload.drawing_number_contains_revision,
+        "get_info_from_filename": upload.get_info_from_filename,
+        "language": None,
+        "audit_transaction_timestamp": iso(upload.created_at),
+    }
+    if with_imports:
+        body["drawing_log_imports"] = [
+            {
+                "id": e.id,
+                "filename": e.filename,
+                "drawing_set_id": e.drawing_set_id,
+                "drawing_date": e.drawing_date,
+                "received_date": e.received_date,
+                "default_revision": e.default_revision,
+                "drawing_id": e.drawing_id,
+                "custom_fields": e.custom_fields,
+            }
+            for e in upload.imports
+        ]
+    return body
+
+
+def _flag(value: Any) -> bool:
+    return value is True or str(value).lower() == "true"
+
+
+def create(
+    world: World, request: web.Request, project: Project, body: dict[str, Any], version: str
+) -> DrawingUpload:
+    who = principal(request)
+    errors: Errors = {}
+    set_id, area_id = body.get("drawing_set_id"), body.get("drawing_area_id")
+    drawing_set = world.sets.get(int(str(set_id))) if str(set_id).isdigit() else None
+    if drawing_set is None or drawing_set.project_id != project.id:
+        errors["drawing_set_id"] = [
+            "can't be blank" if set_id in (None, "") else "is not a drawing set of this project"
+        ]
+    area = world.areas.get(int(str(area_id))) if str(area_id).isdigit() else None
+    if area is None or area.project_id != project.id:
+        errors["drawing_area_id"] = [
+            "can't be blank" if area_id in (None, "") else "is not a drawing area of this project"
+        ]
+    if errors:
+        world.ledger.reject("bad_drawing_upload_target", str(errors), violation=True)
+        raise Refusal(procore_error(422, errors))
+    assert drawing_set is not None
+    assert area is not None
+    imports, errors = read_imports(
+        world, who, area.id, drawing_set.id, body.get("drawing_log_imports")
+    )
+    if errors:
+        world.ledger.reject("bad_drawing_log_imports", str(errors), violation=True)
+        raise Refusal(procore_error(422, errors))
+    not_pdf = [
+        e.upload_uuid for e in imports if not world.uploads[e.upload_uuid].head.startswith(b"%PDF-")
+    ]
+    outcome = (
+        "failed"
+        if not_pdf
+        else "reviewed"
+        if all(e.drawing_id is not None for e in imports)
+        else "ready_for_review"
+    )
+    upload = DrawingUpload(
+        id=world.next_id(),
+        project_id=project.id,
+        company_id=project.company_id,
+        created_by_id=who.user_id,
+        created_at=world.clock.now(),
+        drawing_area_id=area.id,
+        drawing_set_id=drawing_set.id,
+        drawing_number_contains_revision=_flag(body.get("drawing_number_contains_revision")),
+        get_info_from_filename=_flag(body.get("get_info_from_filename")),
+        imports=imports,
+        idempotency_token=request.headers.get("Idempotency-Token"),
+        api_version=version,
+        outcome=outcome,
+        failure_reason=f"not a PDF: {', '.join(not_pdf)}" if not_pdf else None,
+    )
+    world.drawing_uploads[upload.id] = upload
+    world.unsettled.append(upload.id)
+    for entry in imports:
+        world.uploads[entry.upload_uuid].attached_to = upload.id
+    return upload
+
+
+async def v10_body(world: World, request: web.Request) -> dict[str, Any]:
+    """The legacy flat form: `upload_uuids[]` and one `drawing_date` for every file."""
+    if request.content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        world.ledger.reject("v10_not_form", request.content_type, violation=True)
+        raise Refusal(procore_error(400, "v1.0 drawing uploads are sent as multipart/form-data"))
+    form = await request.post()
+    if form.getall("files[]", []):
+        raise Refusal(
+            field_errors(422, "files", "are not accepted here: upload first, send upload_uuids[]")
+        )
+    flat = {k: v for k, v in form.items() if isinstance(v, str)}
+    day = flat.get("drawing_date") or iso(world.clock.now())[:10]
+    return {
+        **flat,
+        "drawing_log_imports": [
+            {"upload_uuid": str(u), "drawing_date": day, "received_date": flat.get("received_date")}
+            for u in form.getall("upload_uuids[]", [])
+        ],
+    }
+
+
+def routes(world: World) -> web.RouteTableDef:
+    table = web.RouteTableDef()
+    per_page = (world.config.default_per_page, world.config.max_per_page)
+    rng = random.Random(world.config.faults.seed + 1)
+
+    async def post(request: web.Request, version: str) -> web.Response:
+        project = project_for(world, request)
+        who = principal(request)
+        token = request.headers.get("Idempotency-Token")
+        if token:
+            earlier = world.idempotency.get((who.user_id, project.id, token))
+            if earlier is not None:
+                return web.json_response(
+                    drawing_upload_json(world, world.drawing_uploads[earlier], False), status=200
+                )
+        if version == "v1.1":
+            body = await json_object(world, request, "drawing_upload")
+        else:
+            body = await v10_body(world, request)
+        upload = create(world, request, project, body, version)
+        if token:
+            world.idempotency[(who.user_id, project.id, token)] = upload.id
+        if rng.random() < world.config.faults.apply_drop_rate:
+            world.ledger.faults["apply_then_drop"] += 1
+            raise drop_connection(request)
+        return web.json_response(drawing_upload_json(world, upload, False), status=201)
+
+    @table.post("/rest/v1.1/projects/{project_id}/drawing_uploads")
+    async def post_v11(request: web.Request) -> web.Response:
+        return await post(request, "v1.1")
+
+    @table.post("/rest/v1.0/projects/{project_id}/drawing_uploads")
+    async def post_v10(request: web.Request) -> web.Response:
+        return await post(request, "v1.0")
+
+    @table.get("/rest/v1.1/projects/{project_id}/drawing_uploads/{drawing_upload_id}")
+    async def show(request: web.Request) -> web.Response:
+        project = project_for(world, request)
+        upload = world.drawing_uploads.get(path_id(request, "drawing_upload_id"))
+        if upload is None or upload.project_id != project.id:
+            return procore_error(404, "Drawing upload not found")
+        with_imports = request.query.get("view") == "with_drawing_log_imports"
+        return web.json_response(drawing_upload_json(world, upload, with_imports))
+
+    for version in ("v1.0", "v1.1"):
+
+        @table.get(f"/rest/{version}/projects/{{project_id}}/drawing_uploads")
+        async def index(request: web.Request, version: str = version) -> web.Response:
+            project = project_for(world, request)
+            with_imports = (
+                version == "v1.1" and request.query.get("view") == "with_drawing_log_imports"
+            )
+            items = [
+                drawing_upload_json(world, u, with_imports)
+                for u in world.drawing_uploads.values()
+                if u.project_id == project.id
+            ]
+            return paginated(request, items, *per_page)
+
+    return table
