@@ -133,3 +133,16 @@ def test_cli_reports_a_broken_seed_file(tmp_path: Path):
     )
     assert result.returncode == 2
     assert "needs non-empty 'clients' and 'companies'" in result.stderr
+
+
+async def test_the_example_seed_file_in_configs_loads():
+    example = Path(__file__).parents[2] / "configs" / "emulator-seed.json"
+    async with serve(EmulatorConfig(seed_file=example)) as emu:
+        info = emu.startup_info()
+        assert info["client_id"] == "rehearsal-client"
+        assert [a["name"] for a in info["drawing_areas"]] == [
+            "North Abutment",
+            "South Abutment",
+            "Deck",
+        ]
+        assert len(emu.world.drawings) == 3

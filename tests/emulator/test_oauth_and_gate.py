@@ -23,11 +23,7 @@ async def test_client_credentials_in_every_body_encoding(procore: Procore, encod
     elif encoding == "json":
         kwargs = {"json": body}
     elif encoding == "multipart":
-        form = aiohttp.FormData()
-        for name, value in body.items():
-            form.add_field(name, value)
-        form.is_multipart  # noqa: B018 - touch nothing; FormData decides per content
-        kwargs = {"data": aiohttp.FormData(fields=list(body.items()), default_to_multipart=True)}
+        kwargs = {"data": aiohttp.FormData(list(body.items()), default_to_multipart=True)}
     else:
         basic = base64.b64encode(b"emulator-client-id:emulator-client-secret").decode()
         kwargs = {
