@@ -7,19 +7,19 @@ Procore-Company-Id header, and the rate limiter, whose headers go on every answe
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import anyio
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from .oauth import bearer, unauthorized
 from .rate_limit import RateLimiter
-from .replies import procore_error
+from .replies import procore_error, s3_error
 from .world import World
 
 log = structlog.get_logger("bulkimport.emulator")
@@ -92,7 +92,7 @@ def scope_of(request: web.Request) -> str | None:
 def network_middleware(world: World, scope: Callable[[web.Request], str | None]) -> Middleware:
     faults = world.config.faults
     wan = world.config.wan
-    rng = random.Random(faults.seed)
+    rngs: dict[str, random.Random] = {}  # one stream per scope, so sites do not mirror each other
 
     @web.middleware
     async def network(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -100,30 +100,41 @@ def network_middleware(world: World, scope: Callable[[web.Request], str | None])
         if where is None:
             return await handler(request)
         latency = wan.s3_latency if where == "s3" else wan.api_latency
+        draw = 1.0
         if where in faults.scope:
+            rng = rngs.setdefault(where, random.Random(f"{faults.seed}:{where}"))
             if rng.random() < faults.slow_rate:
                 world.ledger.faults["slow"] += 1
                 latency += faults.slow_seconds
             draw = rng.random()
-        else:
-            draw = 1.0
         if latency:
-            await asyncio.sleep(latency)
+            await anyio.sleep(latency)
         if draw < faults.drop_rate:
             world.ledger.faults["drop"] += 1
             raise drop_connection(request)
         if draw < faults.drop_rate + faults.error_rate:
-            # Half 500, half 503; 503 is Procore's load shedding and carries Retry-After.
-            if draw < faults.drop_rate + faults.error_rate / 2:
-                world.ledger.faults["500"] += 1
-                return web.json_response({"errors": "Internal Server Error"}, status=500)
-            world.ledger.faults["503"] += 1
-            return web.json_response(
-                {"errors": "Service Unavailable"}, status=503, headers={"Retry-After": "1"}
-            )
+            # Half 500, half 503 (load shedding, with Retry-After), each in the site's own dialect.
+            status = 500 if draw < faults.drop_rate + faults.error_rate / 2 else 503
+            world.ledger.faults[str(status)] += 1
+            return server_error(status, s3=where == "s3")
         return await handler(request)
 
     return network
+
+
+def server_error(status: int, *, s3: bool) -> web.Response:
+    if s3:
+        response = (
+            s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
+            if status == 500
+            else s3_error(503, "SlowDown", "Please reduce your request rate.")
+        )
+    else:
+        text = "Internal Server Error" if status == 500 else "Service Unavailable"
+        response = procore_error(status, text)
+    if status == 503:
+        response.headers["Retry-After"] = "1"
+    return response
 
 
 def gate_middleware(world: World) -> Middleware:

@@ -35,7 +35,10 @@ async def test_faults_only_where_scoped():
     async with running(faults=Faults(error_rate=1.0, scope=frozenset({"s3"}))) as procore:
         assert (await procore.call("GET", areas_path(procore))).status == 200
         ticket = await procore.create_upload()
-        assert (await procore.post_file(ticket)).status in (500, 503)
+        reply = await procore.post_file(ticket)
+        assert reply.status in (500, 503)
+        assert reply.headers["Content-Type"].startswith("application/xml")
+        assert "<Code>InternalError</Code>" in reply.text or "<Code>SlowDown</Code>" in reply.text
 
 
 async def test_dropped_connections_get_no_answer():

@@ -105,18 +105,23 @@ def test_cli_prints_one_json_line_and_stops_on_ctrl_c():
     assert "GET" in stderr  # requests are logged to stderr
 
 
-@pytest.mark.parametrize(
-    "args",
-    [["--fault-rate", "2"], ["--fault-scope", "api,moon"], ["--token-ttl", "0"]],
-)
-def test_cli_refuses_bad_settings_with_exit_2(args: list[str]):
-    result = subprocess.run(
+def run_emulator_command(*args: str) -> subprocess.CompletedProcess[str]:
+    """`bulkimport emulator ARGS` for a case that must end by itself (a refused start)."""
+    return subprocess.run(
         [sys.executable, "-m", "bulkimport", "emulator", *args],
         capture_output=True,
         text=True,
         timeout=20,
         check=False,
     )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--fault-rate", "2"], ["--fault-scope", "api,moon"], ["--token-ttl", "0"]],
+)
+def test_cli_refuses_bad_settings_with_exit_2(args: list[str]):
+    result = run_emulator_command(*args)
     assert result.returncode == 2
     assert "Error" in result.stderr
 
@@ -124,13 +129,7 @@ def test_cli_refuses_bad_settings_with_exit_2(args: list[str]):
 def test_cli_reports_a_broken_seed_file(tmp_path: Path):
     bad = tmp_path / "seed.json"
     bad.write_text('{"clients": []}')
-    result = subprocess.run(
-        [sys.executable, "-m", "bulkimport", "emulator", "--seed-file", str(bad)],
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    result = run_emulator_command("--seed-file", str(bad))
     assert result.returncode == 2
     assert "needs non-empty 'clients' and 'companies'" in result.stderr
 

@@ -222,3 +222,28 @@ async def test_storage_refuses_what_it_did_not_sign(procore: Procore):
     # A ticket's fields are bound to its key: swapping keys breaks the signature.
     swapped = {**ticket["fields"], "key": other_ticket["fields"]["key"]}
     assert (await procore.post_file(ticket, fields=list(swapped.items()))).status == 403
+
+
+async def test_form_fields_over_20_kb_before_the_file_are_refused(procore: Procore):
+    ticket = await procore.create_upload()
+    fields = [*ticket["fields"].items(), ("x-ignore-padding", "p" * 21_000)]
+    reply = await procore.post_file(ticket, fields=fields)
+    assert reply.status == 400
+    assert "<Code>MaxPostPreDataLengthExceeded</Code>" in reply.text
+
+
+async def test_company_uploads_only_for_the_header_company(procore: Procore):
+    reply = await procore.call(
+        "POST", "/rest/v1.1/companies/12345/uploads", json={"response_filename": "a.pdf"}
+    )
+    assert reply.status == 404
+
+
+async def test_segmented_uploads_are_declined_plainly(procore: Procore):
+    reply = await procore.call(
+        "POST",
+        f"/rest/v1.1/projects/{procore.project_id}/uploads",
+        json={"response_filename": "big.pdf", "segments": [{"size": 6_000_000, "sha256": "0"}]},
+    )
+    assert reply.status == 422
+    assert "Segmented uploads" in reply.json()["errors"]
