@@ -1,0 +1,267 @@
+"""Settings: the TOML configuration file, validated into frozen values.
+
+Secrets never live in the file: the CLI reads PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET from
+the environment and passes them in as `Credentials`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_FILENAME_PATTERN = (
+    r"^(?P<number>[A-Za-z]{1,3}[-_. ]?\d+(?:\.\d+)*[A-Za-z]?)"
+    r"(?:[ _-]+(?P<title>.*?))??"
+    r"(?:[ _-]+rev(?:ision)?[ ._-]*(?P<revision>[A-Za-z0-9]+))?$"
+)
+
+# National CAD Standard designators, longest first where two share a letter.
+DEFAULT_DISCIPLINES: dict[str, str] = {
+    "FP": "Fire Protection",
+    "FA": "Fire Alarm",
+    "A": "Architectural",
+    "B": "Geotechnical",
+    "C": "Civil",
+    "D": "Process",
+    "E": "Electrical",
+    "F": "Fire Protection",
+    "G": "General",
+    "H": "Hazardous Materials",
+    "I": "Interiors",
+    "L": "Landscape",
+    "M": "Mechanical",
+    "P": "Plumbing",
+    "Q": "Equipment",
+    "R": "Resource",
+    "S": "Structural",
+    "T": "Telecommunications",
+    "V": "Survey",
+    "X": "Other Disciplines",
+    "Z": "Contractor/Shop Drawings",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+
+    def __repr__(self) -> str:  # never print the secret, even by accident
+        return f"Credentials(client_id={self.client_id!r}, client_secret='***')"
+
+
+@dataclass(frozen=True, slots=True)
+class ProcoreSettings:
+    api_base: str
+    login_base: str
+    company_id: int
+    project_id: int
+    upload_scope: str = "project"  # or "company"
+    timeout: float = 60.0  # seconds for one API call
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    root: Path
+    include: tuple[str, ...] = ("**/*.pdf",)
+    exclude: tuple[str, ...] = ()
+    filename_pattern: str = DEFAULT_FILENAME_PATTERN
+    default_revision: str = "0"
+    disciplines: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DISCIPLINES))
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSettings:
+    drawing_area: str | int
+    drawing_set: str | int
+    create_missing_set: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    journal: Path
+    create_upload_workers: int = 4
+    upload_workers: int = 8
+    batch_size: int = 50
+    batch_max_wait: float = 10.0
+    expiry_margin: float = 120.0  # re-request a ticket this close to its expiry
+    attach_deadline: float = 6 * 24 * 3600.0  # Procore deletes at 7 days; keep a day spare
+    verify_interval: float = 2.0
+    verify_timeout: float = 900.0
+    progress_interval: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    procore: ProcoreSettings
+    source: SourceSettings
+    target: TargetSettings
+    engine: EngineSettings
+
+    def with_overrides(self, *, source: Path | None, journal: Path | None) -> Settings:
+        """The settings with the command line's `--source` and `--journal` applied."""
+        updated = self
+        if source is not None:
+            updated = replace(updated, source=replace(updated.source, root=source.resolve()))
+        if journal is not None:
+            updated = replace(updated, engine=replace(updated.engine, journal=journal.resolve()))
+        return updated
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from exc
+    return parse_settings(raw, base=path.resolve().parent)
+
+
+def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
+    """Validate a parsed config; relative paths are taken relative to `base`."""
+    known = {"procore", "source", "target", "engine"}
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"unknown config sections: {', '.join(sorted(unknown))}")
+    procore = _section(raw, "procore")
+    source = _section(raw, "source")
+    target = _section(raw, "target")
+    engine = _section(raw, "engine", required=False)
+    try:
+        settings = Settings(
+            procore=ProcoreSettings(
+                api_base=_url(procore, "api_base"),
+                login_base=_url(procore, "login_base"),
+                company_id=_int(procore, "company_id"),
+                project_id=_int(procore, "project_id"),
+                upload_scope=_choice(procore, "upload_scope", ("project", "company"), "project"),
+                timeout=_number(procore, "timeout", 60.0),
+                max_attempts=int(_number(procore, "max_attempts", 5)),
+            ),
+            source=SourceSettings(
+                root=_path(source, "root", base),
+                include=_strings(source, "include", ("**/*.pdf",)),
+                exclude=_strings(source, "exclude", ()),
+                filename_pattern=str(source.get("filename_pattern", DEFAULT_FILENAME_PATTERN)),
+                default_revision=str(source.get("default_revision", "0")),
+                disciplines=_disciplines(source.get("disciplines", {})),
+            ),
+            target=TargetSettings(
+                drawing_area=_name_or_id(target, "drawing_area"),
+                drawing_set=_name_or_id(target, "drawing_set"),
+                create_missing_set=bool(target.get("create_missing_set", False)),
+            ),
+            engine=EngineSettings(
+                journal=_path(engine, "journal", base, default="bulkimport-journal.sqlite3"),
+                create_upload_workers=_positive(engine, "create_upload_workers", 4),
+                upload_workers=_positive(engine, "upload_workers", 8),
+                batch_size=_positive(engine, "batch_size", 50),
+                batch_max_wait=_number(engine, "batch_max_wait", 10.0),
+                expiry_margin=_number(engine, "expiry_margin", 120.0),
+                attach_deadline=_number(engine, "attach_deadline", 6 * 24 * 3600.0),
+                verify_interval=_number(engine, "verify_interval", 2.0),
+                verify_timeout=_number(engine, "verify_timeout", 900.0),
+                progress_interval=_number(engine, "progress_interval", 10.0),
+            ),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from exc
+    _check_pattern(settings.source.filename_pattern)
+    return settings
+
+
+def _section(raw: dict[str, Any], name: str, required: bool = True) -> dict[str, Any]:
+    value = raw.get(name)
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"config needs a [{name}] section")
+    return value
+
+
+def _need(section: dict[str, Any], key: str) -> Any:
+    if key not in section:
+        raise ConfigError(f"config is missing {key!r}")
+    return section[key]
+
+
+def _url(section: dict[str, Any], key: str) -> str:
+    value = str(_need(section, key)).rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{key} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _int(section: dict[str, Any], key: str) -> int:
+    value = _need(section, key)
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ConfigError(f"{key} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _number(section: dict[str, Any], key: str, default: float) -> float:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _positive(section: dict[str, Any], key: str, default: int) -> int:
+    value = section.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+def _choice(section: dict[str, Any], key: str, options: tuple[str, ...], default: str) -> str:
+    value = section.get(key, default)
+    if value not in options:
+        raise ConfigError(f"{key} must be one of {', '.join(options)}, got {value!r}")
+    return str(value)
+
+
+def _strings(section: dict[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    value = section.get(key, list(default))
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{key} must be a list of glob patterns")
+    return tuple(value)
+
+
+def _path(section: dict[str, Any], key: str, base: Path, default: str | None = None) -> Path:
+    value = section.get(key, default) if default is not None else _need(section, key)
+    path = Path(str(value)).expanduser()
+    return (path if path.is_absolute() else base / path).resolve()
+
+
+def _name_or_id(section: dict[str, Any], key: str) -> str | int:
+    value = _need(section, key)
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
+        raise ConfigError(f"{key} must be a name or a numeric id, got {value!r}")
+    return value
+
+
+def _disciplines(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ConfigError("[source.disciplines] maps designators to discipline names")
+    merged = dict(DEFAULT_DISCIPLINES)
+    merged.update({str(k).upper(): v for k, v in value.items()})
+    return merged
+
+
+def _check_pattern(pattern: str) -> None:
+    import re
+
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ConfigError(f"filename_pattern is not a valid regular expression: {exc}") from exc
+    if "number" not in compiled.groupindex:
+        raise ConfigError("filename_pattern needs a named group (?P<number>...)")

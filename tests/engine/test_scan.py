@@ -1,0 +1,100 @@
+"""Scanning: globs, file names, disciplines, and the files that cannot be drawings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bulkimport.errors import FileRejected
+from bulkimport.scan import describe, discipline_of, parse_name, selected, walk
+from bulkimport.settings import DEFAULT_DISCIPLINES, DEFAULT_FILENAME_PATTERN, SourceSettings
+
+
+@pytest.mark.parametrize(
+    ("name", "number", "title", "revision"),
+    [
+        ("A-101 First Floor Plan.pdf", "A-101", "First Floor Plan", None),
+        ("S201_Foundation Plan_Rev3.pdf", "S201", "Foundation Plan", "3"),
+        ("FP-001 Sprinkler Layout Rev B.PDF", "FP-001", "Sprinkler Layout", "B"),
+        ("M-201.pdf", "M-201", None, None),
+        ("E2.01 Lighting - Level 2 rev.4.pdf", "E2.01", "Lighting - Level 2", "4"),
+    ],
+)
+def test_default_pattern_reads_common_names(name, number, title, revision):
+    parts = parse_name(name, DEFAULT_FILENAME_PATTERN)
+    assert parts is not None
+    assert (parts.number, parts.title, parts.revision) == (number, title, revision)
+
+
+@pytest.mark.parametrize("name", ["scan0001.pdf", "Floor plan.pdf", "101.pdf"])
+def test_names_without_a_drawing_number_do_not_match(name):
+    assert parse_name(name, DEFAULT_FILENAME_PATTERN) is None
+
+
+def test_discipline_uses_the_longest_designator():
+    assert discipline_of("FP-001", DEFAULT_DISCIPLINES) == "Fire Protection"
+    assert discipline_of("F-1", DEFAULT_DISCIPLINES) == "Fire Protection"
+    assert discipline_of("A-101", DEFAULT_DISCIPLINES) == "Architectural"
+    assert discipline_of("K-1", DEFAULT_DISCIPLINES) is None
+    assert discipline_of("AD-1", DEFAULT_DISCIPLINES) == "Architectural"
+
+
+def test_globs_are_case_insensitive_and_double_star_spans_folders():
+    assert selected("A-101.PDF", ("**/*.pdf",), ())
+    assert selected("deep/er/A-101.pdf", ("**/*.pdf",), ())
+    assert not selected("notes.txt", ("**/*.pdf",), ())
+    assert not selected("old/A-101.pdf", ("**/*.pdf",), ("old/**",))
+    assert not selected("sub/A-101.pdf", ("*.pdf",), ())
+
+
+def source_at(root: Path) -> SourceSettings:
+    return SourceSettings(root=root)
+
+
+def test_walk_streams_selected_files_and_does_not_follow_folder_links(tmp_path: Path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "S-1.pdf").write_bytes(b"%PDF-1")
+    (tmp_path / "A-1.pdf").write_bytes(b"%PDF-1")
+    (tmp_path / "readme.txt").write_text("x")
+    os.symlink(tmp_path, tmp_path / "b" / "loop")
+    assert [f.rel for f in walk(source_at(tmp_path))] == ["A-1.pdf", "b/S-1.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("A-1 Empty.pdf", b"", "the file is empty"),
+        ("A-2 Zip.pdf", b"PK\x03\x04", "not a PDF"),
+        ("scan0001.pdf", b"%PDF-1.4", "does not match source.filename_pattern"),
+        ("K-1 Odd.pdf", b"%PDF-1.4", "no discipline for drawing number 'K-1'"),
+    ],
+)
+def test_files_that_cannot_be_drawings_say_why(tmp_path: Path, name, content, reason):
+    (tmp_path / name).write_bytes(content)
+    (found,) = walk(source_at(tmp_path))
+    with pytest.raises(FileRejected) as caught:
+        describe(found, source_at(tmp_path))
+    assert reason in caught.value.reason
+    assert caught.value.path == name
+
+
+def test_unreadable_file_is_rejected(tmp_path: Path):
+    """A file that cannot be opened (here: gone between the walk and the read)."""
+    path = tmp_path / "A-1 Gone.pdf"
+    path.write_bytes(b"%PDF-1.4")
+    (found,) = walk(source_at(tmp_path))
+    path.unlink()
+    with pytest.raises(FileRejected, match="cannot read the file: No such file"):
+        describe(found, source_at(tmp_path))
+
+
+def test_a_good_file_becomes_a_drawing(tmp_path: Path):
+    (tmp_path / "S201_Foundation Plan_Rev3.pdf").write_bytes(b"%PDF-1.7 body")
+    (found,) = walk(source_at(tmp_path))
+    drawing = describe(found, source_at(tmp_path))
+    assert (drawing.number, drawing.title, drawing.revision) == ("S201", "Foundation Plan", "3")
+    assert drawing.discipline == "Structural"
+    assert drawing.size == 13
+    assert len(drawing.drawing_date) == 10
