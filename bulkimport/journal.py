@@ -1,0 +1,375 @@
+"""The journal: SQLite (WAL), one row per source file and one per batch, the source of truth
+for resuming.
+
+A file moves planned → uploading → uploaded(uuid) → batched(batch) → imported(drawing upload)
+→ verified, or to failed(reason) from any step. A batch's Idempotency-Token is written before
+its request is sent, so a retry or a resumed run sends the same token and never imports twice.
+Upload policies, signatures and access tokens are never stored here.
+
+Every call runs on a worker thread, one at a time, so the event loop never waits on SQLite.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from .errors import JournalError
+from .models import Batch, DrawingFile, FileState
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    rel TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT,
+    number TEXT,
+    title TEXT,
+    revision TEXT,
+    discipline TEXT,
+    drawing_date TEXT,
+    state TEXT NOT NULL,
+    upload_uuid TEXT,
+    uploaded_at REAL,
+    drawing_id INTEGER,
+    batch_id TEXT,
+    drawing_upload_id INTEGER,
+    error TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_batch ON files (batch_id);
+CREATE INDEX IF NOT EXISTS files_state ON files (state);
+CREATE TABLE IF NOT EXISTS batches (
+    token TEXT PRIMARY KEY,
+    area_id INTEGER NOT NULL,
+    set_id INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    drawing_upload_id INTEGER,
+    error TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+SCHEMA_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class FileRow:
+    rel: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    number: str | None
+    title: str | None
+    revision: str | None
+    discipline: str | None
+    drawing_date: str | None
+    state: FileState
+    upload_uuid: str | None
+    uploaded_at: float | None
+    drawing_id: int | None
+    batch_id: str | None
+    drawing_upload_id: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingBatch:
+    token: str
+    area_id: int
+    set_id: int
+    rows: tuple[FileRow, ...]
+
+
+def _row(record: sqlite3.Row) -> FileRow:
+    values = dict(record)
+    values.pop("updated_at", None)
+    values["state"] = FileState(values["state"])
+    return FileRow(**values)
+
+
+class Journal:
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+        self._limiter = anyio.CapacityLimiter(1)
+
+    @classmethod
+    async def open(cls, path: Path, *, readonly: bool = False) -> Journal:
+        return await anyio.to_thread.run_sync(cls._open, path, readonly)
+
+    @classmethod
+    def _open(cls, path: Path, readonly: bool) -> Journal:
+        try:
+            if readonly:
+                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # Created private: it names every file of the archive.
+                os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+                db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(SCHEMA)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                )
+            db.row_factory = sqlite3.Row
+            version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {path}: {exc}") from exc
+        if version is None or version[0] != SCHEMA_VERSION:
+            raise JournalError(f"{path} is not a bulkimport journal of schema {SCHEMA_VERSION}")
+        return cls(db, path)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def close(self) -> None:
+        await self._run(self._db.close)
+
+    def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
+        with self._db:  # one transaction
+            self._db.execute("BEGIN")
+            for sql, params in statements:
+                self._db.execute(sql, params)
+
+    # Planning ---------------------------------------------------------------------------
+
+    async def lookup(self, rels: Sequence[str]) -> dict[str, FileRow]:
+        def query() -> dict[str, FileRow]:
+            found: dict[str, FileRow] = {}
+            for start in range(0, len(rels), 500):
+                chunk = rels[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for record in self._db.execute(
+                    f"SELECT * FROM files WHERE rel IN ({marks})", chunk
+                ):
+                    found[record["rel"]] = _row(record)
+            return found
+
+        return await self._run(query)
+
+    async def plan(self, files: Sequence[DrawingFile]) -> None:
+        """Record files about to be imported; earlier progress on them is forgotten."""
+        now = time.time()
+        await self._run(
+            self._write,
+            [
+                (
+                    (
+                        "INSERT INTO files (rel, size, mtime_ns, number, title, revision, discipline,"
+                        " drawing_date, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                        " ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
+                        " mtime_ns=excluded.mtime_ns, sha256=NULL, number=excluded.number,"
+                        " title=excluded.title, revision=excluded.revision,"
+                        " discipline=excluded.discipline, drawing_date=excluded.drawing_date,"
+                        " state=excluded.state, upload_uuid=NULL, uploaded_at=NULL, drawing_id=NULL,"
+                        " batch_id=NULL, drawing_upload_id=NULL, error=NULL,"
+                        " updated_at=excluded.updated_at"
+                    ),
+                    (
+                        f.rel,
+                        f.size,
+                        f.mtime_ns,
+                        f.number,
+                        f.title,
+                        f.revision,
+                        f.discipline,
+                        f.drawing_date,
+                        FileState.PLANNED,
+                        now,
+                    ),
+                )
+                for f in files
+            ],
+        )
+
+    async def reject(self, rel: str, size: int, mtime_ns: int, reason: str) -> None:
+        """A file that cannot be imported as it is; a later run looks at it again."""
+        await self._run(
+            self._write,
+            [
+                (
+                    (
+                        "INSERT INTO files (rel, size, mtime_ns, state, error, updated_at)"
+                        " VALUES (?,?,?,?,?,?) ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
+                        " mtime_ns=excluded.mtime_ns, state=excluded.state, error=excluded.error,"
+                        " updated_at=excluded.updated_at"
+                    ),
+                    (rel, size, mtime_ns, FileState.FAILED, reason, time.time()),
+                )
+            ],
+        )
+
+    async def touch(self, rel: str, size: int, mtime_ns: int) -> None:
+        """The file's bytes did not change (same sha256); only its stat did."""
+        await self._set(rel, size=size, mtime_ns=mtime_ns)
+
+    # Transitions ------------------------------------------------------------------------
+
+    async def _set(self, rel: str, **values: Any) -> None:
+        columns = ", ".join(f"{name}=?" for name in values)
+        await self._run(
+            self._write,
+            [
+                (
+                    f"UPDATE files SET {columns}, updated_at=? WHERE rel=?",
+                    (*values.values(), time.time(), rel),
+                )
+            ],
+        )
+
+    async def uploading(self, rel: str, drawing_id: int) -> None:
+        await self._set(rel, state=FileState.UPLOADING, drawing_id=drawing_id, error=None)
+
+    async def uploaded(self, rel: str, uuid: str, issued_at: float, sha256: str) -> None:
+        await self._set(
+            rel, state=FileState.UPLOADED, upload_uuid=uuid, uploaded_at=issued_at, sha256=sha256
+        )
+
+    async def failed(self, rels: Iterable[str], reason: str) -> None:
+        now = time.time()
+        await self._run(
+            self._write,
+            [
+                (
+                    "UPDATE files SET state=?, error=?, updated_at=? WHERE rel=?",
+                    (FileState.FAILED, reason, now, rel),
+                )
+                for rel in rels
+            ],
+        )
+
+    async def batch_created(self, batch: Batch) -> None:
+        """Written before the request: the token and its items, in one transaction."""
+        now = time.time()
+        statements: list[tuple[str, Sequence[Any]]] = [
+            (
+                (
+                    "INSERT INTO batches (token, area_id, set_id, status, created_at)"
+                    " VALUES (?,?,?,?,?)"
+                ),
+                (batch.token, batch.target.area_id, batch.target.set_id, "pending", now),
+            )
+        ]
+        statements += [
+            (
+                "UPDATE files SET state=?, batch_id=?, updated_at=? WHERE rel=?",
+                (FileState.BATCHED, batch.token, now, item.file.rel),
+            )
+            for item in batch.items
+        ]
+        await self._run(self._write, statements)
+
+    async def batch_sent(self, token: str, drawing_upload_id: int) -> None:
+        now = time.time()
+        await self._run(
+            self._write,
+            [
+                (
+                    "UPDATE batches SET status='sent', drawing_upload_id=? WHERE token=?",
+                    (drawing_upload_id, token),
+                ),
+                (
+                    (
+                        "UPDATE files SET state=?, drawing_upload_id=?, updated_at=?"
+                        " WHERE batch_id=? AND state=?"
+                    ),
+                    (FileState.IMPORTED, drawing_upload_id, now, token, FileState.BATCHED),
+                ),
+            ],
+        )
+
+    async def batch_closed(self, token: str, reason: str) -> None:
+        """A batch that will not be sent again; its files that are still in it failed."""
+        now = time.time()
+        await self._run(
+            self._write,
+            [
+                ("UPDATE batches SET status='closed', error=? WHERE token=?", (reason, token)),
+                (
+                    "UPDATE files SET state=?, error=?, updated_at=? WHERE batch_id=? AND state=?",
+                    (FileState.FAILED, reason, now, token, FileState.BATCHED),
+                ),
+            ],
+        )
+
+    async def outcome(self, drawing_upload_id: int, error: str | None) -> None:
+        """Procore finished processing a drawing upload: verified, or failed with `error`."""
+        state = FileState.FAILED if error else FileState.VERIFIED
+        await self._run(
+            self._write,
+            [
+                (
+                    (
+                        "UPDATE files SET state=?, error=?, updated_at=?"
+                        " WHERE drawing_upload_id=? AND state=?"
+                    ),
+                    (state, error, time.time(), drawing_upload_id, FileState.IMPORTED),
+                ),
+            ],
+        )
+
+    # Resuming and reporting -------------------------------------------------------------
+
+    async def pending_batches(self) -> list[PendingBatch]:
+        def query() -> list[PendingBatch]:
+            batches = self._db.execute(
+                "SELECT token, area_id, set_id FROM batches WHERE status='pending'"
+                " ORDER BY created_at"
+            ).fetchall()
+            return [
+                PendingBatch(
+                    b["token"],
+                    b["area_id"],
+                    b["set_id"],
+                    tuple(
+                        _row(r)
+                        for r in self._db.execute(
+                            "SELECT * FROM files WHERE batch_id=? AND state=? ORDER BY rel",
+                            (b["token"], FileState.BATCHED),
+                        )
+                    ),
+                )
+                for b in batches
+            ]
+
+        return await self._run(query)
+
+    async def unverified(self) -> dict[int, list[str]]:
+        def query() -> dict[int, list[str]]:
+            found: dict[int, list[str]] = {}
+            for r in self._db.execute(
+                "SELECT drawing_upload_id, rel FROM files WHERE state=?", (FileState.IMPORTED,)
+            ):
+                found.setdefault(r[0], []).append(r[1])
+            return found
+
+        return await self._run(query)
+
+    async def counts(self) -> dict[str, int]:
+        def query() -> dict[str, int]:
+            rows = self._db.execute("SELECT state, COUNT(*) FROM files GROUP BY state")
+            return dict(rows)
+
+        return await self._run(query)
+
+    async def rows(self, rels: Sequence[str] | None = None) -> list[FileRow]:
+        if rels is not None:
+            found = await self.lookup(rels)
+            return [found[r] for r in rels if r in found]
+
+        def query() -> list[FileRow]:
+            return [_row(r) for r in self._db.execute("SELECT * FROM files ORDER BY rel")]
+
+        return await self._run(query)
