@@ -1,0 +1,149 @@
+"""A run, wired: one task group, bounded streams between the stages.
+
+scan+plan ─► [files] ─► create-upload pool ─► [tickets] ─► POST pool ─► [uploaded] ─► batcher
+    │                                                                        ▲            │
+    └──────────── uploads resumed from the journal ──────────────────────────┘       [batches]
+                                                                                          ▼
+                                                   verify ◄── [sent] ◄── drawing-upload sender
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import aiohttp
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+
+from .batcher import batch_uploads
+from .journal import FileRow, Journal
+from .models import Batch, DrawingFile, Plan, Target, Uploaded
+from .planner import decisions, produce
+from .procore import ProcoreClient
+from .progress import RunStats, show_progress
+from .sender import SendStage, Sent
+from .settings import Credentials, Settings
+from .target import DrawingIndex, resolve_target
+from .uploader import Ticketed, UploadStage
+from .verify import verify_uploads
+
+log = structlog.get_logger("bulkimport.run")
+
+
+@dataclass(slots=True)
+class RunResult:
+    stats: RunStats
+    plans: dict[str, Plan]  # every file this run saw, and what it decided
+    rows: list[FileRow] = field(default_factory=list)  # their journal rows at the end
+    requests: dict[str, int] = field(default_factory=dict)  # Procore calls per endpoint
+
+
+async def run_import(
+    settings: Settings, credentials: Credentials, progress: bool = True
+) -> RunResult:
+    engine = settings.engine
+    stats = RunStats()
+    plans: dict[str, Plan] = {}
+    journal = await Journal.open(engine.journal)
+    connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
+    try:
+        async with aiohttp.ClientSession(connector=connector) as session:
+            client = ProcoreClient(settings.procore, credentials, session)
+            try:
+                target = await resolve_target(client, settings.target)
+                index = await DrawingIndex.load(client, target.area_id)
+                log.info("run.started", root=str(settings.source.root), drawings_in_area=len(index))
+                uploads = UploadStage(client, session, journal, index, stats, engine.expiry_margin)
+                sender = SendStage(client, journal, stats, settings.source.root)
+                async with anyio.create_task_group() as outer:
+                    if progress:
+                        outer.start_soon(show_progress, stats, engine.progress_interval)
+                    async with anyio.create_task_group() as tg:
+                        _wire(tg, settings, journal, client, stats, plans, uploads, sender, target)
+                    outer.cancel_scope.cancel()
+                stats.drawings_created = index.created
+            finally:
+                requests = dict(client.requests)
+    finally:
+        with anyio.CancelScope(shield=True):
+            rows = await journal.rows(sorted(plans))
+            await journal.close()
+    return RunResult(stats, plans, rows, requests)
+
+
+def _wire(
+    tg: TaskGroup,
+    settings: Settings,
+    journal: Journal,
+    client: ProcoreClient,
+    stats: RunStats,
+    plans: dict[str, Plan],
+    uploads: UploadStage,
+    sender: SendStage,
+    target: Target,
+) -> None:
+    engine = settings.engine
+    files_tx, files_rx = anyio.create_memory_object_stream[DrawingFile](engine.upload_workers * 2)
+    # Small on purpose: a ticket should be used soon after it is issued.
+    tickets_tx, tickets_rx = anyio.create_memory_object_stream[Ticketed](2)
+    done_tx, done_rx = anyio.create_memory_object_stream[Uploaded](engine.batch_size * 2)
+    batch_tx, batch_rx = anyio.create_memory_object_stream[Batch](2)
+    sent_tx, sent_rx = anyio.create_memory_object_stream[Sent](64)
+    with files_tx, files_rx, tickets_tx, tickets_rx, done_tx, done_rx, batch_tx, batch_rx:
+        tg.start_soon(produce, settings, journal, stats, plans, files_tx.clone(), done_tx.clone())
+        for _ in range(engine.create_upload_workers):
+            tg.start_soon(uploads.create_tickets, files_rx.clone(), tickets_tx.clone())
+        for _ in range(engine.upload_workers):
+            tg.start_soon(uploads.post, tickets_rx.clone(), done_tx.clone())
+        tg.start_soon(
+            batch_uploads,
+            done_rx.clone(),
+            batch_tx.clone(),
+            target,
+            engine.batch_size,
+            engine.batch_max_wait,
+        )
+        tg.start_soon(sender.run, batch_rx.clone(), sent_tx)
+        tg.start_soon(
+            verify_uploads,
+            sent_rx,
+            client,
+            journal,
+            stats,
+            engine.verify_interval,
+            engine.verify_timeout,
+        )
+
+
+@dataclass(slots=True)
+class PlanSummary:
+    counts: dict[Plan, int] = field(default_factory=dict)
+    examples: dict[Plan, list[str]] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # invalid files and why
+    bytes_to_upload: int = 0
+
+
+async def plan_only(settings: Settings, examples: int = 5) -> PlanSummary:
+    """What a run would do, from the files and the journal alone: nothing is written or sent."""
+    journal = (
+        await Journal.open(settings.engine.journal, readonly=True)
+        if await anyio.Path(settings.engine.journal).exists()
+        else None
+    )
+    summary = PlanSummary()
+    try:
+        async for chunk in decisions(settings, journal):
+            for d in chunk:
+                summary.counts[d.plan] = summary.counts.get(d.plan, 0) + 1
+                shown = summary.examples.setdefault(d.plan, [])
+                if len(shown) < examples:
+                    shown.append(d.rel)
+                if d.reason:
+                    summary.reasons[d.rel] = d.reason
+                if d.file is not None:
+                    summary.bytes_to_upload += d.file.size
+    finally:
+        if journal is not None:
+            await journal.close()
+    return summary

@@ -1,0 +1,85 @@
+"""What a run has done so far, and how it is shown while it runs.
+
+On a terminal: one line on stderr, redrawn (files done of those seen, MB/s, ETA). Otherwise: a
+`progress` log event every `progress_interval` seconds, for cron mail and CI logs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import anyio
+import structlog
+
+from .models import Plan
+
+log = structlog.get_logger("bulkimport.progress")
+
+
+@dataclass(slots=True)
+class RunStats:
+    """Counters the stages update; read by the progress display and the summary."""
+
+    started: float = field(default_factory=time.monotonic)
+    planned: Counter[Plan] = field(default_factory=Counter)
+    to_upload: int = 0
+    bytes_to_upload: int = 0
+    uploaded: int = 0
+    bytes_uploaded: int = 0
+    imported: int = 0
+    verified: int = 0
+    failed: int = 0
+    batches: int = 0
+    rerequested: Counter[str] = field(default_factory=Counter)
+    drawings_created: int = 0
+    scanning: bool = True
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_uploaded / 1e6 / self.elapsed if self.elapsed > 0 else 0.0
+
+    def eta(self) -> float | None:
+        """Seconds left at the byte rate so far; None while it cannot be known."""
+        left = self.bytes_to_upload - self.bytes_uploaded
+        if self.scanning or self.bytes_uploaded == 0:
+            return None
+        return max(0.0, left / (self.bytes_uploaded / self.elapsed))
+
+    def line(self) -> str:
+        eta = self.eta()
+        done = self.imported + self.failed
+        return (
+            f"{done}/{self.to_upload}{'+' if self.scanning else ''} files "
+            f"(uploaded {self.uploaded}, failed {self.failed}) "
+            f"{self.mb_per_s:.1f} MB/s "
+            f"ETA {'--' if eta is None else f'{eta:.0f}s'}"
+        )
+
+
+async def show_progress(stats: RunStats, interval: float, stream: TextIO = sys.stderr) -> None:
+    """Runs until cancelled."""
+    if stream.isatty():
+        while True:
+            stream.write("\r\x1b[K" + stats.line())
+            stream.flush()
+            await anyio.sleep(0.5)
+    while True:
+        await anyio.sleep(interval)
+        log.info(
+            "progress",
+            to_upload=stats.to_upload,
+            uploaded=stats.uploaded,
+            imported=stats.imported,
+            verified=stats.verified,
+            failed=stats.failed,
+            mb_per_s=round(stats.mb_per_s, 2),
+            eta_s=stats.eta(),
+        )

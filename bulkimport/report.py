@@ -1,0 +1,118 @@
+"""How a run ends: the JSON report, the summary on stdout, and the exit status.
+
+Exit status: 0 when every file is imported or was already; 1 when the run finished but some files
+did not make it (each with its reason in the report and the log). The CLI adds 2 (usage or
+configuration) and 3 (stopped: credentials refused, interrupted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .journal import FileRow
+from .models import FileState, Plan
+from .pipeline import PlanSummary, RunResult
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+
+ARRIVED = frozenset({FileState.IMPORTED, FileState.VERIFIED})
+
+
+def not_arrived(result: RunResult) -> list[FileRow]:
+    """Files this run saw that are not in Procore: failed, or left part-way."""
+    return [r for r in result.rows if r.state not in ARRIVED]
+
+
+def exit_code(result: RunResult) -> int:
+    return EXIT_SOME_FAILED if not_arrived(result) else EXIT_OK
+
+
+def totals(result: RunResult) -> dict[str, Any]:
+    states: dict[str, int] = {}
+    for row in result.rows:
+        states[row.state] = states.get(row.state, 0) + 1
+    stats = result.stats
+    return {
+        "files": len(result.plans),
+        "plan": {plan.value: stats.planned.get(plan, 0) for plan in Plan},
+        "states": states,
+        "uploaded": stats.uploaded,
+        "megabytes_uploaded": round(stats.bytes_uploaded / 1e6, 3),
+        "drawings_created": stats.drawings_created,
+        "drawing_uploads": stats.batches,
+        "rerequested_tickets": dict(stats.rerequested),
+        "procore_requests": result.requests,
+        "elapsed_s": round(stats.elapsed, 2),
+    }
+
+
+def build_report(result: RunResult) -> dict[str, Any]:
+    return {
+        "totals": totals(result),
+        "files": [
+            {
+                "path": row.rel,
+                "action": result.plans.get(row.rel, Plan.UNCHANGED).value,
+                "state": row.state.value,
+                "number": row.number,
+                "revision": row.revision,
+                "upload_uuid": row.upload_uuid,
+                "drawing_upload_id": row.drawing_upload_id,
+                "error": row.error,
+            }
+            for row in result.rows
+        ],
+    }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Written private (0600): it names every file of the archive."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(report, handle, indent=2)
+        handle.write("\n")
+
+
+def summary_text(result: RunResult) -> str:
+    t = totals(result)
+    plan = t["plan"]
+    lines = [
+        (
+            f"bulkimport: {t['files']} files: {plan['new']} new, {plan['changed']} changed, "
+            f"{plan['resume']} resumed, {plan['retry']} retried, {plan['unchanged']} unchanged, "
+            f"{plan['invalid']} invalid"
+        ),
+        (
+            f"  uploaded {t['uploaded']} ({t['megabytes_uploaded']} MB) in {t['elapsed_s']} s; "
+            f"{t['drawing_uploads']} drawing uploads; {t['drawings_created']} drawings created; "
+            f"{sum(t['rerequested_tickets'].values())} tickets re-requested; "
+            f"{sum(t['procore_requests'].values())} Procore requests"
+        ),
+        "  states: " + ", ".join(f"{k} {v}" for k, v in sorted(t["states"].items())),
+    ]
+    missing = not_arrived(result)
+    for row in missing[:20]:
+        lines.append(f"  NOT IMPORTED {row.rel}: {row.error or row.state.value}")
+    if len(missing) > 20:
+        lines.append(f"  ... and {len(missing) - 20} more (see --report)")
+    return "\n".join(lines)
+
+
+def plan_text(summary: PlanSummary) -> str:
+    lines = [
+        "bulkimport dry run: nothing was sent or written.",
+        "  " + ", ".join(f"{summary.counts.get(p, 0)} {p.value}" for p in Plan),
+        f"  {summary.bytes_to_upload / 1e6:.1f} MB to upload",
+    ]
+    for plan in Plan:
+        for rel in summary.examples.get(plan, []):
+            reason = summary.reasons.get(rel)
+            lines.append(f"  {plan.value:9} {rel}" + (f"  ({reason})" if reason else ""))
+    return "\n".join(lines)

@@ -1,0 +1,132 @@
+"""One Create Drawing Upload per batch, each with its Idempotency-Token.
+
+The batch and its token are journalled before the request, so a retry, or a run resumed after a
+crash, sends the same token and Procore answers with the original instead of importing twice.
+Batches whose answer never came in an earlier run are resent first.
+
+Procore checks a whole batch at once: when it names bad entries, those files fail with its
+reason and the others go again in a new batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from .batcher import new_token
+from .errors import ProcoreRejected, ProcoreUnavailable
+from .journal import Journal
+from .models import Batch, Target, Uploaded
+from .planner import file_from_row
+from .procore import ProcoreClient
+from .progress import RunStats
+
+log = structlog.get_logger("bulkimport.batch")
+
+_ENTRY = re.compile(r"drawing_log_imports\[(\d+)\]")
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A drawing upload Procore accepted, and the files in it: for the verifier."""
+
+    drawing_upload_id: int
+    rels: tuple[str, ...]
+
+
+def import_entry(item: Uploaded) -> dict[str, Any]:
+    return {
+        "upload_uuid": item.uuid,
+        "drawing_id": item.drawing_id,
+        "default_revision": item.file.revision,
+        "drawing_date": item.file.drawing_date,
+    }
+
+
+def entry_errors(body: Any) -> dict[int, str]:
+    """Procore's per-entry reasons from a 422 body, by index in the batch."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    found: dict[int, str] = {}
+    if isinstance(errors, dict):
+        for key, messages in errors.items():
+            match = _ENTRY.match(str(key))
+            if match:
+                text = ", ".join(map(str, messages)) if isinstance(messages, list) else messages
+                field = str(key)[match.end() :].lstrip(".") or "entry"
+                index = int(match.group(1))
+                found[index] = "; ".join(filter(None, [found.get(index), f"{field} {text}"]))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class SendStage:
+    client: ProcoreClient
+    journal: Journal
+    stats: RunStats
+    root: Path
+
+    async def run(self, batches: ObjectReceiveStream[Batch], out: ObjectSendStream[Sent]) -> None:
+        async with batches, out:
+            for pending in await self.journal.pending_batches():
+                items = tuple(
+                    Uploaded(
+                        file_from_row(r, self.root), str(r.upload_uuid), int(r.drawing_id or 0)
+                    )
+                    for r in pending.rows
+                )
+                batch = Batch(pending.token, Target(pending.area_id, pending.set_id), items)
+                log.info("batch.resend", token=batch.token, files=len(items))
+                await self._send(batch, out, journalled=True)
+            async for batch in batches:
+                await self._send(batch, out, journalled=False)
+
+    async def _send(self, batch: Batch, out: ObjectSendStream[Sent], journalled: bool) -> None:
+        if not journalled:
+            await self.journal.batch_created(batch)
+        if not batch.items:
+            await self.journal.batch_closed(batch.token, "no files left in the batch")
+            return
+        self.stats.batches += 1
+        try:
+            answer = await self.client.create_drawing_upload(
+                batch.target, [import_entry(i) for i in batch.items], batch.token
+            )
+        except ProcoreUnavailable as exc:
+            # Left pending: the next run resends it with the same token.
+            log.error("batch.unsent", token=batch.token, files=len(batch.items), error=str(exc))
+            return
+        except ProcoreRejected as exc:
+            await self._rejected(batch, exc, out)
+            return
+        upload_id = int(answer["id"])
+        await self.journal.batch_sent(batch.token, upload_id)
+        self.stats.imported += len(batch.items)
+        log.info("batch.sent", token=batch.token, drawing_upload=upload_id, files=len(batch.items))
+        await out.send(Sent(upload_id, tuple(i.file.rel for i in batch.items)))
+
+    async def _rejected(
+        self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent]
+    ) -> None:
+        bad = entry_errors(exc.body) if exc.status == 422 else {}
+        if not bad:
+            await self.journal.batch_closed(batch.token, f"Procore refused the batch: {exc}")
+            self.stats.failed += len(batch.items)
+            log.error("batch.rejected", token=batch.token, error=str(exc))
+            return
+        for index, reason in sorted(bad.items()):
+            if index < len(batch.items):
+                rel = batch.items[index].file.rel
+                await self.journal.failed([rel], f"Procore refused it: {reason}")
+                self.stats.failed += 1
+                log.error("import.rejected", file=rel, reason=reason)
+        rest: Sequence[Uploaded] = [i for n, i in enumerate(batch.items) if n not in bad]
+        again = Batch(new_token(), batch.target, tuple(rest))
+        await self.journal.batch_created(again)  # moves the good files out of the old batch
+        await self.journal.batch_closed(batch.token, "split after Procore refused entries")
+        await self._send(again, out, journalled=True)

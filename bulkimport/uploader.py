@@ -1,0 +1,115 @@
+"""The two upload pools.
+
+Create-upload workers find (or create) each file's drawing, then ask for its ticket just in
+time: the buffer between the pools is small, so a ticket rarely waits long enough to age.
+POST workers stream the file to storage. A ticket nearer its expiry than the margin (plus the
+time the POST may take), or answered "Policy expired", is replaced by a new one; each
+replacement is counted and logged with its reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import aiohttp
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from .errors import PolicyExpired, ProcoreError, StorageError
+from .journal import Journal
+from .models import DrawingFile, Ticket, Uploaded
+from .procore import ProcoreClient, backoff
+from .progress import RunStats
+from .storage import MIN_RATE, post_file, retryable
+from .target import DrawingIndex
+
+log = structlog.get_logger("bulkimport.upload")
+
+POST_ATTEMPTS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Ticketed:
+    file: DrawingFile
+    drawing_id: int
+    ticket: Ticket
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStage:
+    client: ProcoreClient
+    session: aiohttp.ClientSession
+    journal: Journal
+    index: DrawingIndex
+    stats: RunStats
+    expiry_margin: float
+
+    async def fail(self, file: DrawingFile, reason: str) -> None:
+        log.error("upload.failed", file=file.rel, reason=reason)
+        self.stats.failed += 1
+        await self.journal.failed([file.rel], reason)
+
+    async def create_tickets(
+        self, files: ObjectReceiveStream[DrawingFile], out: ObjectSendStream[Ticketed]
+    ) -> None:
+        async with files, out:
+            async for file in files:
+                try:
+                    drawing_id = await self.index.id_for(file)
+                    await self.journal.uploading(file.rel, drawing_id)
+                    ticket = await self.client.create_upload(file.filename)
+                except ProcoreError as exc:
+                    await self.fail(file, f"Procore refused it: {exc}")
+                    continue
+                await out.send(Ticketed(file, drawing_id, ticket))
+
+    def _too_old(self, ticket: Ticket, file: DrawingFile) -> bool:
+        needed = self.expiry_margin + file.size / MIN_RATE
+        return ticket.expires_at - time.time() < needed
+
+    async def _renew(self, item: Ticketed, reason: str) -> Ticketed:
+        self.stats.rerequested[reason] += 1
+        log.info("upload.rerequested", file=item.file.rel, uuid=item.ticket.uuid, reason=reason)
+        ticket = await self.client.create_upload(item.file.filename)
+        return Ticketed(item.file, item.drawing_id, ticket)
+
+    async def post(
+        self, tickets: ObjectReceiveStream[Ticketed], out: ObjectSendStream[Uploaded]
+    ) -> None:
+        async with tickets, out:
+            async for item in tickets:
+                try:
+                    done = await self._post_one(item)
+                except ProcoreError as exc:
+                    await self.fail(item.file, f"Procore refused a new upload: {exc}")
+                    continue
+                except StorageError as exc:
+                    await self.fail(item.file, f"storage refused it: {exc.code}: {exc.message}")
+                    continue
+                await out.send(done)
+
+    async def _post_one(self, item: Ticketed) -> Uploaded:
+        for attempt in range(POST_ATTEMPTS):
+            if self._too_old(item.ticket, item.file):
+                item = await self._renew(item, "near_expiry")
+            try:
+                sha256 = await post_file(self.session, item.ticket, item.file)
+            except PolicyExpired:
+                item = await self._renew(item, "expired")
+                continue
+            except StorageError as exc:
+                if not retryable(exc) or attempt == POST_ATTEMPTS - 1:
+                    raise
+                log.warning("upload.retry", file=item.file.rel, code=exc.code, status=exc.status)
+                await anyio.sleep(backoff(attempt))
+                continue
+            await self.journal.uploaded(
+                item.file.rel, item.ticket.uuid, item.ticket.issued_at, sha256
+            )
+            self.stats.uploaded += 1
+            self.stats.bytes_uploaded += item.file.size
+            log.debug("upload.posted", file=item.file.rel, uuid=item.ticket.uuid)
+            return Uploaded(item.file, item.ticket.uuid, item.drawing_id)
+        raise StorageError(item.file.rel, 403, "AccessDenied", "policy expired on every attempt")

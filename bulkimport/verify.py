@@ -1,0 +1,90 @@
+"""Follow each drawing upload until Procore has processed it, and record the outcome on every
+file in it.
+
+It spends few requests, since the budget is shared with the imports: one List call covers every
+upload still being processed (a Show call when only one is), and the wait between checks doubles
+while nothing changes. Uploads left unverified by an earlier run are followed too.
+"""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+import structlog
+from anyio.abc import ObjectReceiveStream
+
+from .journal import Journal
+from .procore import ProcoreClient
+from .progress import RunStats
+from .sender import Sent
+
+log = structlog.get_logger("bulkimport.verify")
+
+DONE = frozenset({"reviewed", "ready_for_review"})
+MAX_WAIT = 30.0
+
+
+async def _statuses(client: ProcoreClient, ids: list[int]) -> dict[int, str]:
+    if len(ids) == 1:
+        answer = await client.drawing_upload(ids[0])
+        return {int(answer["id"]): str(answer.get("status"))}
+    return {int(u["id"]): str(u.get("status")) for u in await client.drawing_uploads()}
+
+
+async def verify_uploads(
+    sent: ObjectReceiveStream[Sent],
+    client: ProcoreClient,
+    journal: Journal,
+    stats: RunStats,
+    interval: float,
+    give_up_after: float,
+) -> None:
+    pending: dict[int, int] = {k: len(v) for k, v in (await journal.unverified()).items()}
+    closed = False
+    wait = interval
+    give_up = math.inf
+    async with sent:
+        while pending or not closed:
+            with anyio.CancelScope(
+                deadline=anyio.current_time() + wait if pending else math.inf
+            ) as scope:
+                while not closed:
+                    try:
+                        item = await sent.receive()
+                    except anyio.EndOfStream:
+                        closed = True
+                        give_up = anyio.current_time() + give_up_after
+                        break
+                    pending[item.drawing_upload_id] = len(item.rels)
+                    wait = interval
+                    scope.deadline = min(scope.deadline, anyio.current_time() + wait)
+                if closed and pending:
+                    await anyio.sleep(wait)  # input is done: only the clock remains
+            if not pending:
+                continue
+            statuses = await _statuses(client, sorted(pending))
+            settled = [i for i in pending if statuses.get(i) in DONE or statuses.get(i) == "failed"]
+            for upload_id in settled:
+                status = statuses[upload_id]
+                error = (
+                    None
+                    if status in DONE
+                    else f"Procore could not process drawing upload {upload_id}"
+                )
+                await journal.outcome(upload_id, error)
+                files = pending.pop(upload_id)
+                if error:
+                    stats.failed += files
+                    log.error("verify.failed", drawing_upload=upload_id, files=files)
+                else:
+                    stats.verified += files
+                    log.info("verify.done", drawing_upload=upload_id, status=status, files=files)
+            wait = interval if settled else min(wait * 2, MAX_WAIT)
+            if anyio.current_time() > give_up and pending:
+                log.warning(
+                    "verify.timeout",
+                    unverified=sorted(pending),
+                    hint="the files are imported; the next run checks them again",
+                )
+                return

@@ -1,0 +1,85 @@
+"""A run killed with SIGKILL part-way, then run again, imports every file exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+from bulkimport.emulator import EmulatorConfig, Wan, serve
+from bulkimport.models import Plan
+from bulkimport.pipeline import run_import
+from bulkimport.report import exit_code
+from bulkimport.samples import write_archive
+
+from .conftest import CREDENTIALS, config_dict, emulator_state, make_settings
+from .test_run import assert_exactly_once
+
+pytestmark = pytest.mark.anyio
+
+
+def toml(value: object) -> str:
+    return json.dumps(value)  # strings, numbers and booleans are spelled alike
+
+
+def write_config(path: Path, raw: dict[str, dict[str, object]]) -> None:
+    lines = []
+    for section, values in raw.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {toml(value)}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("kill_after_posts", [5, 45, 110])
+async def test_killed_run_resumes_to_exactly_once(tmp_path: Path, kill_after_posts: int):
+    config = EmulatorConfig(processing_delay=0.2, wan=Wan(s3_latency=0.02, api_latency=0.005))
+    async with serve(config) as emu:
+        paths = write_archive(tmp_path / "src", 120, min_size=1_000, max_size=8_000)
+        raw = config_dict(emu, tmp_path / "src", batch_size=20, upload_workers=4)
+        write_config(tmp_path / "bulkimport.toml", raw)
+        env = {
+            **os.environ,
+            "PROCORE_CLIENT_ID": CREDENTIALS.client_id,
+            "PROCORE_CLIENT_SECRET": CREDENTIALS.client_secret,
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "bulkimport",
+            "run",
+            "--config",
+            str(tmp_path / "bulkimport.toml"),
+            "--log-format",
+            "json",
+        ]
+        async with await anyio.open_process(command, env=env) as process:
+            with anyio.fail_after(60):
+                while True:
+                    state = await emulator_state(emu, "requests")
+                    if state["requests"].get("POST /{bucket}", 0) >= kill_after_posts:
+                        break
+                    await anyio.sleep(0.01)
+            process.send_signal(signal.SIGKILL)
+            await process.wait()
+        assert process.returncode == -signal.SIGKILL
+        posted_before = Counter(
+            u["uuid"] for u in (await emulator_state(emu, "uploads"))["uploads"] if u["posted"]
+        )
+
+        result = await run_import(
+            make_settings(emu, tmp_path / "src", batch_size=20), CREDENTIALS, progress=False
+        )
+        assert exit_code(result) == 0
+        assert result.stats.planned[Plan.NEW] == 0  # every file was in the journal already
+        state = await assert_exactly_once(emu, paths)
+        # Finished uploads were not sent again: only those cut off mid-flight could be.
+        posted = [u for u in state["uploads"] if u["posted"]]
+        assert len(posted) <= len(paths) + 4
+        assert all(u["post_count"] == 1 for u in posted)
+        assert len(posted_before) <= len(posted)

@@ -1,0 +1,246 @@
+"""The engine end to end, against the emulator: exactly once, batches, drawings, expiry,
+re-runs, revisions and bad files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkimport.emulator import EmulatorConfig, RunningEmulator, Wan, serve
+from bulkimport.models import FileState, Plan
+from bulkimport.pipeline import RunResult, plan_only, run_import
+from bulkimport.report import build_report, exit_code
+from bulkimport.samples import write_archive
+
+from .conftest import CREDENTIALS, emulator_state, make_settings, write_pdf
+
+pytestmark = pytest.mark.anyio
+
+
+async def run(emu: RunningEmulator, root: Path, **engine: Any) -> RunResult:
+    return await run_import(make_settings(emu, root, **engine), CREDENTIALS, progress=False)
+
+
+def write_path(path: Path, size: int = 2048, seed: int = 0) -> Path:
+    write_pdf(path, size=size, seed=seed)
+    return path
+
+
+def later(path: Path, days: int = 1) -> None:
+    """Move a file's mtime (and so its drawing date) `days` ahead."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + days * 86_400 * 10**9))
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def assert_exactly_once(emu: RunningEmulator, paths: list[Path]) -> dict[str, Any]:
+    """Every file's bytes are attached once, and each became one revision."""
+    state = await emulator_state(emu, "uploads", "drawings", "drawing_uploads", "violations")
+    attached = Counter(u["sha256"] for u in state["uploads"] if u["attached_to"] is not None)
+    assert {sha(p): attached[sha(p)] for p in paths} == {sha(p): 1 for p in paths}
+    assert sum(attached.values()) == len(paths)
+    revisions = [r for d in state["drawings"] for r in d["revisions"]]
+    assert len(revisions) == len(paths)
+    assert state["violations"] == []
+    return state
+
+
+async def test_a_few_hundred_files_arrive_exactly_once_in_full_batches(
+    emulator: RunningEmulator, tmp_path: Path
+):
+    paths = write_archive(tmp_path / "src", 240, min_size=1_000, max_size=40_000)
+    result = await run(emulator, tmp_path / "src", batch_size=50, batch_max_wait=30)
+    assert exit_code(result) == 0
+    assert result.stats.planned[Plan.NEW] == 240
+    assert {r.state for r in result.rows} == {FileState.VERIFIED}
+    state = await assert_exactly_once(emulator, paths)
+    sizes = sorted(len(du["imports"]) for du in state["drawing_uploads"])
+    assert sizes == [40, 50, 50, 50, 50]  # full batches, the rest at the end of input
+    assert {du["status"] for du in state["drawing_uploads"]} == {"reviewed"}
+    # Each import carries the revision its file name gives ("_Rev1"), else the default "0".
+    by_uuid = {u["uuid"]: u["response_filename"] for u in state["uploads"]}
+    revisions = {
+        by_uuid[i["upload_uuid"]]: i["default_revision"]
+        for du in state["drawing_uploads"]
+        for i in du["imports"]
+    }
+    assert revisions == {p.name: "1" if "_Rev1" in p.name else "0" for p in paths}
+
+
+async def test_existing_numbers_are_reused_and_new_ones_created_once(tmp_path: Path):
+    async with serve(EmulatorConfig(processing_delay=0, max_per_page=3)) as emu:
+        root = tmp_path / "src"
+        for n in range(5):  # five drawings exist already: the listing spans two pages
+            write_pdf(root / f"A-10{n} Existing.pdf", seed=n)
+        await run(emu, root)
+        for n in range(5):  # revised a day later: Procore needs the set or a date to differ
+            later(write_path(root / f"A-10{n} Existing.pdf", seed=100 + n))
+        write_pdf(root / "A-200 New Sheet.pdf", seed=7)
+        write_pdf(root / "A-200_New Sheet_Rev1.pdf", seed=8)  # same number twice in one run
+        result = await run(emu, root)
+        assert exit_code(result) == 0
+        assert result.stats.planned[Plan.CHANGED] == 5
+        state = await emulator_state(emu, "drawings", "requests")
+        numbers = Counter(d["number"] for d in state["drawings"])
+        assert numbers == Counter({f"A-10{n}": 1 for n in range(5)} | {"A-200": 1})
+        assert state["requests"]["POST /rest/v1.1/drawing_areas/{drawing_area_id}/drawings"] == 6
+        revisions = {d["number"]: len(d["revisions"]) for d in state["drawings"]}
+        assert revisions == {**{f"A-10{n}": 2 for n in range(5)}, "A-200": 2}
+
+
+async def test_expiring_tickets_are_requested_again_and_files_still_import(tmp_path: Path):
+    config = EmulatorConfig(processing_delay=0, upload_ttl=1.0, wan=Wan(s3_latency=0.3))
+    async with serve(config) as emu:
+        paths = write_archive(tmp_path / "src", 12, min_size=1_000, max_size=5_000)
+        # Two POST workers behind four ticket makers: tickets queue up and age past 1 s.
+        result = await run(
+            emu, tmp_path / "src", upload_workers=2, create_upload_workers=4, expiry_margin=0.2
+        )
+        assert exit_code(result) == 0
+        assert sum(result.stats.rerequested.values()) > 0
+        state = await assert_exactly_once(emu, paths)
+        unattached = [u for u in state["uploads"] if u["attached_to"] is None]
+        assert len(unattached) == sum(result.stats.rerequested.values())
+
+
+async def test_policy_expired_from_storage_is_retried_with_a_new_ticket(tmp_path: Path):
+    # No margin: the engine only learns of the expiry from storage's 403. One POST worker
+    # behind three ticket makers: the third ticket waits 0.8 s of its 1 s life for its turn.
+    config = EmulatorConfig(processing_delay=0, upload_ttl=1.0, wan=Wan(s3_latency=0.4))
+    async with serve(config) as emu:
+        paths = write_archive(tmp_path / "src", 3, min_size=1_000, max_size=2_000)
+        result = await run(emu, tmp_path / "src", upload_workers=1, create_upload_workers=3)
+        assert exit_code(result) == 0
+        assert result.stats.rerequested["expired"] > 0
+        await assert_exactly_once(emu, paths)
+        rejections = (await emulator_state(emu, "rejections"))["rejections"]
+        assert rejections["policy_expired"] == result.stats.rerequested["expired"]
+
+
+async def test_second_run_on_an_unchanged_folder_uploads_nothing(
+    emulator: RunningEmulator, tmp_path: Path
+):
+    write_archive(tmp_path / "src", 20, min_size=1_000, max_size=5_000)
+    await run(emulator, tmp_path / "src")
+    before = (await emulator_state(emulator, "requests"))["requests"]
+    again = await run(emulator, tmp_path / "src")
+    after = (await emulator_state(emulator, "requests"))["requests"]
+    assert exit_code(again) == 0
+    assert again.stats.planned[Plan.UNCHANGED] == 20
+    upload_calls = "POST /rest/v1.1/projects/{project_id}/uploads"
+    assert after[upload_calls] == before[upload_calls]
+    assert after.get("POST /{bucket}") == before.get("POST /{bucket}")
+
+
+async def test_a_touched_but_identical_file_is_not_imported_again(
+    emulator: RunningEmulator, tmp_path: Path
+):
+    write_pdf(tmp_path / "src" / "A-1 Plan.pdf")
+    await run(emulator, tmp_path / "src")
+    os.utime(tmp_path / "src" / "A-1 Plan.pdf", ns=(1, 10**18))
+    again = await run(emulator, tmp_path / "src")
+    assert again.stats.planned[Plan.UNCHANGED] == 1
+    assert again.stats.uploaded == 0
+
+
+async def test_a_changed_file_becomes_a_new_revision(emulator: RunningEmulator, tmp_path: Path):
+    path = tmp_path / "src" / "S201_Foundation Plan_Rev3.pdf"
+    write_pdf(path, seed=1)
+    await run(emulator, tmp_path / "src")
+    later(write_path(path, size=4096, seed=2))  # Rev3 corrected the next day
+    write_pdf(path.with_name("S201_Foundation Plan_Rev4.pdf"), size=3000, seed=3)
+    result = await run(emulator, tmp_path / "src")
+    assert exit_code(result) == 0
+    assert result.stats.planned[Plan.CHANGED] == 1
+    assert result.stats.planned[Plan.NEW] == 1
+    (drawing,) = (await emulator_state(emulator, "drawings"))["drawings"]
+    assert sorted(r["revision_number"] for r in drawing["revisions"]) == ["3", "3", "4"]
+
+
+async def test_bad_files_are_reported_and_the_others_import(
+    emulator: RunningEmulator, tmp_path: Path
+):
+    root = tmp_path / "src"
+    good = [write_pdf(root / f"A-{n} Good.pdf", seed=n) for n in range(3)]
+    (root / "A-9 Empty.pdf").write_bytes(b"")
+    (root / "A-8 Renamed.pdf").write_bytes(b"PK\x03\x04 not a pdf")
+    (root / "scan0001.pdf").write_bytes(b"%PDF-1.4 no number")
+    result = await run(emulator, root)
+    assert exit_code(result) == 1
+    report = {f["path"]: f for f in build_report(result)["files"]}
+    assert report["A-9 Empty.pdf"]["error"] == "the file is empty"
+    assert "not a PDF" in report["A-8 Renamed.pdf"]["error"]
+    assert "does not match" in report["scan0001.pdf"]["error"]
+    assert {report[f"A-{n} Good.pdf"]["state"] for n in range(3)} == {"verified"}
+    assert len(good) == 3
+    state = await emulator_state(emulator, "uploads")
+    assert len(state["uploads"]) == 3  # nothing was sent for a bad file
+
+
+async def test_dry_run_plans_without_sending_or_writing(emulator: RunningEmulator, tmp_path: Path):
+    write_archive(tmp_path / "src", 6, min_size=1_000, max_size=2_000)
+    (tmp_path / "src" / "notes.pdf").write_bytes(b"x")
+    settings = make_settings(emulator, tmp_path / "src")
+    summary = await plan_only(settings)
+    assert summary.counts == {Plan.NEW: 6, Plan.INVALID: 1}
+    assert "notes.pdf" in summary.reasons
+    assert not settings.engine.journal.exists()
+    assert (await emulator_state(emulator, "requests_total"))["requests_total"] == 0
+
+
+async def test_a_missing_set_is_created_only_when_allowed(tmp_path: Path):
+    from bulkimport.errors import ConfigError
+    from bulkimport.settings import parse_settings
+
+    from .conftest import config_dict
+
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        write_pdf(tmp_path / "src" / "A-1 Plan.pdf")
+        raw = config_dict(emu, tmp_path / "src")
+        raw["target"]["drawing_set"] = "Addendum 7"
+        with pytest.raises(ConfigError, match="Addendum 7"):
+            await run_import(parse_settings(raw, tmp_path), CREDENTIALS, progress=False)
+        raw["target"]["create_missing_set"] = True
+        result = await run_import(parse_settings(raw, tmp_path), CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        sets = (await emulator_state(emu, "drawing_sets"))["drawing_sets"]
+        assert "Addendum 7" in [s["name"] for s in sets]
+
+
+async def test_company_level_uploads(tmp_path: Path):
+    from bulkimport.settings import parse_settings
+
+    from .conftest import config_dict
+
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        write_pdf(tmp_path / "src" / "A-1 Plan.pdf")
+        raw = config_dict(emu, tmp_path / "src")
+        raw["procore"]["upload_scope"] = "company"
+        result = await run_import(parse_settings(raw, tmp_path), CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        requests = (await emulator_state(emu, "requests"))["requests"]
+        assert requests["POST /rest/v1.1/companies/{company_id}/uploads"] == 1
+
+
+async def test_a_refused_entry_fails_alone_and_the_rest_of_its_batch_imports(
+    emulator: RunningEmulator, tmp_path: Path
+):
+    root = tmp_path / "src"
+    write_pdf(root / "A-1 Plan.pdf", seed=1)
+    await run(emulator, root)
+    write_pdf(root / "A-1 Plan.pdf", size=3000, seed=2)  # same revision, same day: refused
+    others = [write_path(root / f"A-{n} Other.pdf", seed=n) for n in range(2, 5)]
+    result = await run(emulator, root)
+    assert exit_code(result) == 1
+    report = {f["path"]: f for f in build_report(result)["files"]}
+    assert report["A-1 Plan.pdf"]["state"] == "failed"
+    assert "already exists on this drawing" in report["A-1 Plan.pdf"]["error"]
+    assert {report[p.name]["state"] for p in others} == {"verified"}
