@@ -5,10 +5,12 @@ prints to stdout and chooses exit codes.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import anyio
 import click
@@ -16,14 +18,204 @@ import structlog
 
 from . import __version__, logs
 from .emulator import EmulatorConfig, Faults, RateLimits, SeedError, Wan, serve
+from .errors import AuthenticationError, BulkImportError, ConfigError, JournalError
+from .journal import Journal
+from .pipeline import plan_only, run_import
+from .report import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+    build_report,
+    exit_code,
+    plan_text,
+    summary_text,
+    write_report,
+)
+from .settings import Credentials, Settings, load_settings
 
-EXIT_USAGE = 2
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(["auto", "console", "json"]),
+    default="auto",
+    show_default=True,
+    help="Logs on stderr: console on a terminal, JSON lines otherwise.",
+)
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The TOML configuration file.",
+)
+JOURNAL = click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Journal file (overrides engine.journal).",
+)
 
 
 @click.group()
 @click.version_option(__version__, prog_name="bulkimport")
 def main() -> None:
     """Import large archives of drawing PDFs into Procore's Drawings tool."""
+
+
+def _fail(code: int, message: str) -> NoReturn:
+    click.echo(f"bulkimport: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(config_path: Path, source: Path | None, journal: Path | None) -> Settings:
+    try:
+        settings = load_settings(config_path).with_overrides(source=source, journal=journal)
+    except ConfigError as exc:
+        _fail(EXIT_USAGE, str(exc))
+    if not settings.source.root.is_dir():
+        _fail(EXIT_USAGE, f"source root {settings.source.root} is not a folder")
+    return settings
+
+
+def _credentials() -> Credentials:
+    client_id = os.environ.get("PROCORE_CLIENT_ID", "")
+    secret = os.environ.get("PROCORE_CLIENT_SECRET", "")
+    if not client_id or not secret:
+        _fail(EXIT_USAGE, "set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET in the environment")
+    return Credentials(client_id, secret)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The first error inside (nested) exception groups from the task groups."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+@main.command()
+@CONFIG
+@click.option(
+    "--source",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to import (overrides source.root).",
+)
+@JOURNAL
+@click.option("--dry-run", is_flag=True, help="Print the plan; send and write nothing.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a JSON report: one entry per file, and totals.",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+)
+@LOG_FORMAT
+def run(
+    config_path: Path,
+    source: Path | None,
+    journal: Path | None,
+    dry_run: bool,
+    report_path: Path | None,
+    progress: bool | None,
+    log_format: logs.LogFormat,
+) -> None:
+    """Import the PDFs of a folder into one Procore project's Drawings tool.
+
+    Exit status: 0 every file imported (or already); 1 some files failed (see the report);
+    2 usage or configuration error; 3 stopped (credentials refused, interrupted). The journal
+    keeps the state, so running the same command again resumes.
+    """
+    logs.configure(log_format)
+    settings = _settings(config_path, source, journal)
+    if dry_run:
+        click.echo(plan_text(anyio.run(plan_only, settings)))
+        sys.exit(EXIT_OK)
+    credentials = _credentials()
+    show = sys.stderr.isatty() if progress is None else progress
+    try:
+        result = anyio.run(run_import, settings, credentials, show)
+    except KeyboardInterrupt:
+        _fail(EXIT_STOPPED, "interrupted; the journal keeps the state: run again to resume")
+    except BaseException as exc:  # task groups wrap errors in groups: look inside
+        cause = _root_cause(exc)
+        if isinstance(cause, AuthenticationError):
+            _fail(EXIT_STOPPED, f"stopped: {cause}")
+        if isinstance(cause, ConfigError | JournalError):
+            _fail(EXIT_USAGE, str(cause))
+        if isinstance(cause, BulkImportError):
+            _fail(EXIT_SOME_FAILED, f"the run stopped: {cause}")
+        raise
+    if show:
+        click.echo("", err=True)
+    if report_path is not None:
+        write_report(report_path, build_report(result))
+    click.echo(summary_text(result))
+    sys.exit(exit_code(result))
+
+
+@main.command()
+@CONFIG
+@JOURNAL
+def status(config_path: Path, journal: Path | None) -> None:
+    """Counts per state from the journal, and the files that failed."""
+    settings = _settings(config_path, None, journal)
+    path = settings.engine.journal
+    if not path.exists():
+        _fail(EXIT_USAGE, f"no journal at {path}: nothing has run yet")
+
+    async def read() -> tuple[dict[str, int], list[tuple[str, str]]]:
+        opened = await Journal.open(path, readonly=True)
+        try:
+            rows = await opened.rows()
+            return await opened.counts(), [(r.rel, r.error or "") for r in rows if r.error]
+        finally:
+            await opened.close()
+
+    try:
+        counts, failed = anyio.run(read)
+    except JournalError as exc:
+        _fail(EXIT_USAGE, str(exc))
+    click.echo(f"journal {path}")
+    for state, count in sorted(counts.items()):
+        click.echo(f"  {state:10} {count}")
+    for rel, error in failed:
+        click.echo(f"  FAILED {rel}: {error}")
+
+
+@main.command()
+@click.option("--files", default=200, show_default=True, help="How many sample drawings.")
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Work in this folder and keep it (default: a temporary one).",
+)
+@LOG_FORMAT
+def demo(files: int, keep: Path | None, log_format: logs.LogFormat) -> None:
+    """Import sample drawings into the built-in emulator and check every one arrived once."""
+    from .demo import run_demo
+
+    logs.configure(log_format, level=30)  # warnings only: the progress bar tells the story
+    if files < 1:
+        _fail(EXIT_USAGE, "--files must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="bulkimport-demo-") as scratch:
+        workdir = keep.resolve() if keep else Path(scratch)
+        outcome = anyio.run(run_demo, files, workdir, sys.stderr.isatty())
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    click.echo(summary_text(outcome.result))
+    if outcome.ok and exit_code(outcome.result) == EXIT_OK:
+        click.echo(
+            f"demo: all {files} drawings arrived exactly once with the right bytes "
+            "(checked against the emulator's record of what it received)"
+        )
+        sys.exit(EXIT_OK)
+    for problem in outcome.problems:
+        click.echo(f"demo: PROBLEM {problem}", err=True)
+    sys.exit(EXIT_SOME_FAILED)
 
 
 def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]:
@@ -153,12 +345,7 @@ def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]
     help="Where uploaded bytes are kept (a temporary folder by default).",
 )
 @click.option("--quiet", is_flag=True, help="Do not log each request.")
-@click.option(
-    "--log-format",
-    type=click.Choice(["auto", "console", "json"]),
-    default="auto",
-    show_default=True,
-)
+@LOG_FORMAT
 def emulator(**options: Any) -> None:
     """Serve the Procore + S3 emulator until Ctrl+C.
 
