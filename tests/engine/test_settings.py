@@ -1,0 +1,91 @@
+"""The configuration: the shipped examples load, and bad values are refused clearly."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bulkimport.emulator import EmulatorConfig, serve
+from bulkimport.errors import ConfigError
+from bulkimport.settings import (
+    Credentials,
+    EngineSettings,
+    ProcoreSettings,
+    SourceSettings,
+    load_settings,
+    parse_settings,
+)
+
+CONFIGS = Path(__file__).parents[2] / "configs"
+
+
+def test_example_documents_every_key_with_its_default():
+    settings = load_settings(CONFIGS / "example.toml")
+    raw = tomllib.loads((CONFIGS / "example.toml").read_text())
+    engine_defaults = EngineSettings(journal=settings.engine.journal)
+    assert settings.engine == engine_defaults
+    assert set(raw["engine"]) == set(EngineSettings.__dataclass_fields__)
+    procore_keys = set(ProcoreSettings.__dataclass_fields__)
+    assert set(raw["procore"]) == procore_keys
+    documented_source = set(raw["source"]) | {"filename_pattern"}
+    assert documented_source == set(SourceSettings.__dataclass_fields__)
+    assert settings.source.root == (CONFIGS / "drawings").resolve()
+
+
+@pytest.mark.anyio
+async def test_emulator_config_names_the_default_seed():
+    settings = load_settings(CONFIGS / "emulator.toml")
+    async with serve(EmulatorConfig()) as emu:
+        info = emu.startup_info()
+    assert (settings.procore.company_id, settings.procore.project_id) == (
+        info["company_id"],
+        info["project_id"],
+    )
+
+
+BASE: dict[str, dict[str, Any]] = {
+    "procore": {
+        "api_base": "https://a",
+        "login_base": "https://l",
+        "company_id": 1,
+        "project_id": 2,
+    },
+    "source": {"root": "x"},
+    "target": {"drawing_area": "A", "drawing_set": "S"},
+}
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("procore", "api_base", "ftp://x", r"must be an http\(s\) URL"),
+        ("procore", "company_id", "abc", "whole number"),
+        ("procore", "upload_scope", "user", "must be one of project, company"),
+        ("engine", "batch_size", 0, "batch_size must be a whole number >= 1"),
+        ("source", "filename_pattern", "(no-number)", "needs a named group"),
+        ("source", "filename_pattern", "([", "not a valid regular expression"),
+        ("target", "drawing_area", "", "name or a numeric id"),
+    ],
+)
+def test_bad_values_are_refused_with_the_key_named(section, key, value, message):
+    raw = {name: dict(values) for name, values in BASE.items()}
+    raw.setdefault(section, {})[key] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_settings(raw, Path("/tmp"))
+
+
+def test_missing_sections_and_unknown_ones():
+    with pytest.raises(ConfigError, match=r"\[target\]"):
+        parse_settings({k: v for k, v in BASE.items() if k != "target"}, Path("/tmp"))
+    with pytest.raises(ConfigError, match="unknown config sections: extra"):
+        parse_settings({**BASE, "extra": {}}, Path("/tmp"))
+
+
+def test_relative_paths_follow_the_config_file_and_secrets_do_not_print():
+    settings = parse_settings(BASE, Path("/srv/import"))
+    assert settings.source.root == Path("/srv/import/x")
+    assert settings.engine.journal == Path("/srv/import/bulkimport-journal.sqlite3")
+    assert "hunter2" not in repr(Credentials("id", "hunter2"))
