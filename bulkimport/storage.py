@@ -1,6 +1,7 @@
 """The storage POST: one file streamed to the URL of its ticket.
 
-The body is multipart form data built by hand so its length is known before the first byte:
+The body is multipart form data built by hand so its length is known before the first byte
+(storage refuses chunked bodies):
 every field of the ticket verbatim and in order, then `file`, read from disk one chunk at a time
 (so memory stays flat whatever the file size) and hashed on the way. No Authorization header:
 the policy is the only credential storage accepts.
@@ -11,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import AsyncIterator
 
-import aiofiles
 import aiohttp
+from aiofiles.threadpool import wrap
+from aiofiles.threadpool.binary import AsyncBufferedReader
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.payload import Payload
 
 from .errors import PolicyExpired, StorageError
 from .models import DrawingFile, Ticket
@@ -57,52 +60,69 @@ def _s3_detail(text: str) -> tuple[str, str]:
     )
 
 
+class FileBody(Payload):
+    """The whole multipart body, the file's bytes read from `handle` as they are sent.
+
+    The caller owns the handle. aiohttp may cancel or abandon the task that writes a body when
+    the answer comes early (a 403, a dropped connection); a file opened inside that task could
+    then be left open, a handle opened and closed around the request cannot.
+    """
+
+    def __init__(self, ticket: Ticket, file: DrawingFile, handle: AsyncBufferedReader) -> None:
+        content_type, self._head, self._tail = multipart_frame(ticket, file.filename)
+        super().__init__(None, content_type=content_type)
+        self._file = file
+        self._handle = handle
+        self._size = len(self._head) + file.size + len(self._tail)
+        self.digest = hashlib.sha256()
+        self.changed = StorageError(file.rel, None, "Changed", "the file changed while it was read")
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a streamed file body has no text form")
+
+    async def write(self, writer: AbstractStreamWriter) -> None:
+        await writer.write(self._head)
+        remaining = self._file.size  # exactly the length announced, never more or less
+        while remaining > 0:
+            chunk = await self._handle.read(min(CHUNK, remaining))
+            if not chunk:
+                raise self.changed
+            self.digest.update(chunk)
+            remaining -= len(chunk)
+            await writer.write(chunk)
+        if await self._handle.read(1):
+            raise self.changed
+        await writer.write(self._tail)
+
+
 async def post_file(session: aiohttp.ClientSession, ticket: Ticket, file: DrawingFile) -> str:
     """POST `file` with `ticket`; return its sha256. Raises StorageError (PolicyExpired)."""
-    content_type, head, tail = multipart_frame(ticket, file.filename)
-    digest = hashlib.sha256()
-    changed = StorageError(file.rel, None, "Changed", "the file changed while it was uploaded")
-
-    async def body() -> AsyncIterator[bytes]:
-        yield head
-        async with aiofiles.open(file.path, "rb") as handle:
-            remaining = file.size  # exactly the length announced, never more or less
-            while remaining > 0:
-                chunk = await handle.read(min(CHUNK, remaining))
-                if not chunk:
-                    raise changed
-                digest.update(chunk)
-                remaining -= len(chunk)
-                yield chunk
-            if await handle.read(1):
-                raise changed
-        yield tail
-
+    try:
+        # Opened here, not in a thread: opening is instant, and a threaded open whose waiter
+        # is cancelled hands its file to nobody.
+        handle = file.path.open("rb")
+    except OSError as exc:
+        raise StorageError(file.rel, None, "ReadError", exc.strerror or str(exc)) from exc
+    body = FileBody(ticket, file, wrap(handle))
     timeout = aiohttp.ClientTimeout(
         total=120 + file.size / MIN_RATE, sock_connect=30, sock_read=120
     )
     try:
-        async with session.post(
-            ticket.url,
-            data=body(),
-            headers={
-                "Content-Type": content_type,
-                "Content-Length": str(len(head) + file.size + len(tail)),
-            },
-            timeout=timeout,
-        ) as response:
+        async with session.post(ticket.url, data=body, timeout=timeout) as response:
             text = await response.text()
             status = response.status
     except StorageError:
         raise
     except (aiohttp.ClientError, TimeoutError) as exc:
-        if exc.__cause__ is changed or exc.__context__ is changed:
-            raise changed from exc
+        if body.changed in (exc.__cause__, exc.__context__):
+            raise body.changed from exc
         raise StorageError(file.rel, None, type(exc).__name__, str(exc) or "no answer") from exc
     except OSError as exc:
         raise StorageError(file.rel, None, "ReadError", exc.strerror or str(exc)) from exc
+    finally:
+        handle.close()
     if 200 <= status < 300:
-        return digest.hexdigest()
+        return body.digest.hexdigest()
     code, message = _s3_detail(text)
     if status == 403 and "expired" in message.lower():
         raise PolicyExpired(file.rel, status, code, message)
