@@ -7,7 +7,7 @@ the environment and passes them in as `Credentials`.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,10 +129,10 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
     unknown = set(raw) - known
     if unknown:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(unknown))}")
-    procore = _section(raw, "procore")
-    source = _section(raw, "source")
-    target = _section(raw, "target")
-    engine = _section(raw, "engine", required=False)
+    procore = _section(raw, "procore", ProcoreSettings)
+    source = _section(raw, "source", SourceSettings)
+    target = _section(raw, "target", TargetSettings)
+    engine = _section(raw, "engine", EngineSettings, required=False)
     try:
         settings = Settings(
             procore=ProcoreSettings(
@@ -176,12 +176,19 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
     return settings
 
 
-def _section(raw: dict[str, Any], name: str, required: bool = True) -> dict[str, Any]:
+def _section(raw: dict[str, Any], name: str, shape: type, required: bool = True) -> dict[str, Any]:
+    """A section whose keys are all known: a misspelt key must not be ignored quietly."""
     value = raw.get(name)
     if value is None and not required:
         return {}
     if not isinstance(value, dict):
         raise ConfigError(f"config needs a [{name}] section")
+    known = {f.name for f in fields(shape)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} in [{name}]; known keys: {', '.join(sorted(known))}"
+        )
     return value
 
 

@@ -77,6 +77,13 @@ def test_bad_values_are_refused_with_the_key_named(section, key, value, message)
         parse_settings(raw, Path("/tmp"))
 
 
+def test_a_misspelt_key_is_refused_not_ignored():
+    raw = {name: dict(values) for name, values in BASE.items()}
+    raw["engine"] = {"batch_sise": 10}
+    with pytest.raises(ConfigError, match="unknown key 'batch_sise' in \\[engine\\]"):
+        parse_settings(raw, Path("/tmp"))
+
+
 def test_missing_sections_and_unknown_ones():
     with pytest.raises(ConfigError, match=r"\[target\]"):
         parse_settings({k: v for k, v in BASE.items() if k != "target"}, Path("/tmp"))
