@@ -61,7 +61,7 @@ class UploadStage:
                     await self.journal.uploading(file.rel, drawing_id)
                     ticket = await self.client.create_upload(file.filename)
                 except ProcoreError as exc:
-                    await self.fail(file, f"Procore refused it: {exc}")
+                    await self.fail(file, f"could not prepare its upload: {exc}")
                     continue
                 await out.send(Ticketed(file, drawing_id, ticket))
 
@@ -83,7 +83,7 @@ class UploadStage:
                 try:
                     done = await self._post_one(item)
                 except ProcoreError as exc:
-                    await self.fail(item.file, f"Procore refused a new upload: {exc}")
+                    await self.fail(item.file, f"could not get a new upload: {exc}")
                     continue
                 except StorageError as exc:
                     await self.fail(item.file, f"storage refused it: {exc.code}: {exc.message}")

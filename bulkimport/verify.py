@@ -14,6 +14,7 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream
 
+from .errors import ProcoreError
 from .journal import Journal
 from .procore import ProcoreClient
 from .progress import RunStats
@@ -63,7 +64,11 @@ async def verify_uploads(
                     await anyio.sleep(wait)  # input is done: only the clock remains
             if not pending:
                 continue
-            statuses = await _statuses(client, sorted(pending))
+            try:
+                statuses = await _statuses(client, sorted(pending))
+            except ProcoreError as exc:  # the files are in; only news of them is late
+                log.warning("verify.unavailable", error=str(exc), pending=len(pending))
+                statuses = {}
             settled = [i for i in pending if statuses.get(i) in DONE or statuses.get(i) == "failed"]
             for upload_id in settled:
                 status = statuses[upload_id]
