@@ -25,13 +25,15 @@ import structlog
 
 from .errors import AuthenticationError, ProcoreRejected, ProcoreUnavailable
 from .models import Target, Ticket
+from .pacing import RateBudget
 from .settings import Credentials, ProcoreSettings
 
 log = structlog.get_logger("bulkimport.procore")
 
-RENEW_BEFORE = 300.0  # renew a token this many seconds before Procore says it expires
+RENEW_BEFORE = 300.0  # renew a token this long before it expires, or at 3/4 of a short life
 DEFAULT_TICKET_LIFE = 3600.0
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset({500, 502, 503, 504})
+MAX_RATE_LIMITED = 20  # 429s one call may meet before the run gives up on it
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
 
@@ -82,13 +84,18 @@ def ticket_from(answer: dict[str, Any], issued_at: float) -> Ticket:
 
 class ProcoreClient:
     def __init__(
-        self, settings: ProcoreSettings, credentials: Credentials, session: aiohttp.ClientSession
+        self,
+        settings: ProcoreSettings,
+        credentials: Credentials,
+        session: aiohttp.ClientSession,
+        budget: RateBudget | None = None,
     ) -> None:
         self.settings = settings
         self._credentials = credentials
         self._session = session
+        self.budget = budget or RateBudget()
         self._token: str | None = None
-        self._token_expires = 0.0
+        self._token_renew_at = 0.0
         self._token_lock = anyio.Lock()
         self.requests: dict[str, int] = {}  # per endpoint, for the report
 
@@ -98,7 +105,7 @@ class ProcoreClient:
         async with self._token_lock:
             # Another worker may have renewed while this one waited for the lock.
             fresh = self._token is not None and self._token != stale
-            if fresh and time.time() < self._token_expires - RENEW_BEFORE:
+            if fresh and time.time() < self._token_renew_at:
                 assert self._token is not None
                 return self._token
             answer = await self._send(
@@ -114,7 +121,7 @@ class ProcoreClient:
             )
             self._token = str(answer.body["access_token"])
             lifetime = float(answer.body.get("expires_in", 3600))
-            self._token_expires = time.time() + lifetime
+            self._token_renew_at = time.time() + lifetime - min(RENEW_BEFORE, lifetime / 4)
             log.info("auth.token", expires_in=lifetime)
             return self._token
 
@@ -139,26 +146,25 @@ class ProcoreClient:
         self, method: str, url: str, endpoint: str, *, auth: bool, **kwargs: Any
     ) -> Reply:
         extra: dict[str, str] = dict(kwargs.pop("headers", None) or {})
-        timeout = aiohttp.ClientTimeout(total=self.settings.timeout)
         renewed = False
+        failures = 0  # network errors and 5xx, capped by max_attempts
+        rate_limited = 0  # 429s only wait for the budget; capped on their own
         last_error = "no attempt made"
-        for attempt in range(self.settings.max_attempts):
+        while failures < self.settings.max_attempts and rate_limited < MAX_RATE_LIMITED:
             headers = dict(extra)
             token = None
             if auth:
                 token = await self._bearer()
                 headers["Authorization"] = f"Bearer {token}"
                 headers["Procore-Company-Id"] = str(self.settings.company_id)
-            self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
             try:
-                async with self._session.request(
-                    method, url, headers=headers, timeout=timeout, **kwargs
-                ) as response:
-                    text = await response.text()
-                    status, reply_headers = response.status, response.headers
+                status, reply_headers, text = await self._exchange(
+                    method, url, endpoint, headers, auth, kwargs
+                )
             except (aiohttp.ClientError, TimeoutError) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
-                wait = backoff(attempt)
+                wait = backoff(failures)
+                failures += 1
                 log.warning("procore.retry", endpoint=endpoint, error=last_error, wait=wait)
                 await anyio.sleep(wait)
                 continue
@@ -177,14 +183,53 @@ class ProcoreClient:
             if status == 401:
                 raise AuthenticationError(f"{endpoint}: the access token was refused twice")
             last_error = error_message(body)
+            if status == 429:  # every caller waits, then this call goes again
+                rate_limited += 1
+                self.budget.pause(_retry_after(reply_headers) or backoff(rate_limited))
+                log.warning("procore.rate_limited", endpoint=endpoint)
+                continue
             if status not in RETRY_STATUSES:
                 raise ProcoreRejected(endpoint, status, last_error, body)
-            wait = max(_retry_after(reply_headers), backoff(attempt))
+            wait = max(_retry_after(reply_headers), backoff(failures))
+            failures += 1
             log.warning("procore.retry", endpoint=endpoint, status=status, wait=round(wait, 2))
             await anyio.sleep(wait)
         raise ProcoreUnavailable(
-            endpoint, None, f"gave up after {self.settings.max_attempts} attempts: {last_error}"
+            endpoint,
+            None,
+            f"gave up after {failures} failed attempts and {rate_limited} rate limits: "
+            f"{last_error}",
         )
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        headers: dict[str, str],
+        auth: bool,
+        kwargs: dict[str, Any],
+    ) -> tuple[int, Mapping[str, str], str]:
+        """One request and its answer; authenticated calls take their turn from the budget."""
+        self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
+        timeout = aiohttp.ClientTimeout(
+            total=self.settings.timeout,
+            sock_connect=min(30.0, self.settings.timeout),
+            sock_read=self.settings.timeout,
+        )
+        if auth:
+            await self.budget.acquire()
+        answered: Mapping[str, str] | None = None
+        try:
+            async with self._session.request(
+                method, url, headers=headers, timeout=timeout, **kwargs
+            ) as response:
+                text = await response.text()
+                answered = response.headers
+                return response.status, response.headers, text
+        finally:
+            if auth:
+                self.budget.release(answered)
 
     async def list_all(
         self, path: str, endpoint: str, params: Mapping[str, str] | None = None

@@ -1,0 +1,64 @@
+"""The shared request budget: bursts while plenty is left, spreads the rest, waits at zero."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from bulkimport.pacing import RateBudget, Window, read_window, spacing
+
+
+def test_headers_are_read_or_ignored():
+    headers = {
+        "X-Rate-Limit-Limit": "25",
+        "X-Rate-Limit-Remaining": "24",
+        "X-Rate-Limit-Reset": "99",
+    }
+    assert read_window(headers) == Window(25, 24, 99.0)
+    assert read_window({}) is None
+    assert read_window({**headers, "X-Rate-Limit-Remaining": "lots"}) is None
+
+
+def test_spacing_bursts_then_spreads_then_waits():
+    assert spacing(Window(100, 50, 110.0), 0, 100.0) == 0.0  # plenty left: no wait
+    assert spacing(Window(100, 20, 110.0), 0, 100.0) == pytest.approx(0.5)  # 20 in 10 s
+    assert spacing(Window(100, 20, 110.0), 10, 100.0) == pytest.approx(1.0)  # 10 in flight
+    assert spacing(Window(100, 3, 110.0), 3, 100.0) == pytest.approx(10.0)  # none left
+
+
+@pytest.mark.anyio
+async def test_a_spent_window_makes_the_next_call_wait_for_reset():
+    budget = RateBudget()
+    await budget.acquire()  # a call goes out, and its answer says nothing is left
+    reset = time.time() + 0.3
+    budget.release(
+        {"X-Rate-Limit-Limit": "5", "X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(reset)}
+    )
+    started = time.monotonic()
+    await budget.acquire()
+    assert time.monotonic() - started >= 0.25
+    assert budget.waited >= 0.25
+
+
+@pytest.mark.anyio
+async def test_a_429_pauses_every_caller():
+    budget = RateBudget()
+    budget.pause(0.3)
+    started = time.monotonic()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(budget.acquire)
+    assert time.monotonic() - started >= 0.3
+    assert budget.rate_limited == 1
+
+
+@pytest.mark.anyio
+async def test_max_per_hour_spaces_every_call():
+    budget = RateBudget(max_per_hour=36_000)  # one call per 0.1 s
+    started = time.monotonic()
+    for _ in range(4):
+        await budget.acquire()
+        budget.release(None)
+    assert time.monotonic() - started >= 0.3
