@@ -15,7 +15,13 @@ import click
 
 from . import __version__, logs
 from .emulator_cli import LOG_FORMAT, emulator
-from .errors import AuthenticationError, BulkImportError, ConfigError, JournalError
+from .errors import (
+    AuthenticationError,
+    BulkImportError,
+    ConfigError,
+    JournalBusy,
+    JournalError,
+)
 from .journal import Journal
 from .pipeline import plan_only, run_import
 from .report import (
@@ -126,12 +132,12 @@ def run(
     credentials = _credentials()
     show = sys.stderr.isatty() if progress is None else progress
     try:
-        result = anyio.run(run_import, settings, credentials, show)
+        result = anyio.run(run_import, settings, credentials, show, True)
     except KeyboardInterrupt:
         _fail(EXIT_STOPPED, "interrupted; the journal keeps the state: run again to resume")
     except BaseException as exc:  # task groups wrap errors in groups: look inside
         cause = _root_cause(exc)
-        if isinstance(cause, AuthenticationError):
+        if isinstance(cause, AuthenticationError | JournalBusy):
             _fail(EXIT_STOPPED, f"stopped: {cause}")
         if isinstance(cause, ConfigError | JournalError):
             _fail(EXIT_USAGE, str(cause))
@@ -143,6 +149,8 @@ def run(
     if report_path is not None:
         write_report(report_path, build_report(result))
     click.echo(summary_text(result))
+    if result.interrupted:
+        _fail(EXIT_STOPPED, "stopped on request; the journal keeps the state: run again to resume")
     sys.exit(exit_code(result))
 
 

@@ -33,6 +33,10 @@ class JournalError(BulkImportError):
     pass
 
 
+class JournalBusy(JournalError):
+    pass
+
+
 class FileRejected(BulkImportError):
     """A source file that cannot be imported, with the reason a person can act on."""
 

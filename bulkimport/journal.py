@@ -11,17 +11,18 @@ Every call runs on a worker thread, one at a time, so the event loop never waits
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import anyio
 
-from .errors import JournalError
+from .errors import JournalBusy, JournalError
 from .models import Batch, DrawingFile, FileState
 
 T = TypeVar("T")
@@ -90,6 +91,27 @@ class PendingBatch:
     rows: tuple[FileRow, ...]
 
 
+def _lock(path: Path) -> TextIO:
+    """Hold `<journal>.lock` for the whole run, so an overlapping run (cron) is refused."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(f"{path}.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for the run
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise JournalBusy(
+            f"another bulkimport run (pid {holder}) is using the journal {path}; "
+            "this run was not started"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
 def _row(record: sqlite3.Row) -> FileRow:
     values = dict(record)
     values.pop("updated_at", None)
@@ -98,9 +120,12 @@ def _row(record: sqlite3.Row) -> FileRow:
 
 
 class Journal:
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, lock: TextIO | None = None
+    ) -> None:
         self._db = connection
         self.path = path
+        self._lock = lock
         self._limiter = anyio.CapacityLimiter(1)
 
     @classmethod
@@ -109,6 +134,7 @@ class Journal:
 
     @classmethod
     def _open(cls, path: Path, readonly: bool) -> Journal:
+        lock = None if readonly else _lock(path)
         try:
             if readonly:
                 db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
@@ -126,16 +152,22 @@ class Journal:
             db.row_factory = sqlite3.Row
             version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.Error as exc:
+            if lock is not None:
+                lock.close()
             raise JournalError(f"cannot open journal {path}: {exc}") from exc
         if version is None or version[0] != SCHEMA_VERSION:
+            if lock is not None:
+                lock.close()
             raise JournalError(f"{path} is not a bulkimport journal of schema {SCHEMA_VERSION}")
-        return cls(db, path)
+        return cls(db, path, lock)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     async def close(self) -> None:
         await self._run(self._db.close)
+        if self._lock is not None:
+            self._lock.close()  # releases the run's lock
 
     def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         with self._db:  # one transaction

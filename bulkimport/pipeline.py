@@ -19,11 +19,13 @@ from anyio.abc import TaskGroup
 from .batcher import batch_uploads
 from .journal import FileRow, Journal
 from .models import Batch, DrawingFile, Plan, Target, Uploaded
+from .pacing import RateBudget
 from .planner import decisions, produce
 from .procore import ProcoreClient
 from .progress import RunStats, show_progress
 from .sender import SendStage, Sent
 from .settings import Credentials, Settings
+from .stopping import Stop, watch_signals
 from .target import DrawingIndex, resolve_target
 from .uploader import Ticketed, UploadStage
 from .verify import verify_uploads
@@ -37,39 +39,66 @@ class RunResult:
     plans: dict[str, Plan]  # every file this run saw, and what it decided
     rows: list[FileRow] = field(default_factory=list)  # their journal rows at the end
     requests: dict[str, int] = field(default_factory=dict)  # Procore calls per endpoint
+    interrupted: bool = False  # stopped by a signal (drained or not)
 
 
 async def run_import(
-    settings: Settings, credentials: Credentials, progress: bool = True
+    settings: Settings,
+    credentials: Credentials,
+    progress: bool = True,
+    handle_signals: bool = False,
+    stop: Stop | None = None,
 ) -> RunResult:
+    """Import the source folder; `handle_signals` turns SIGINT/SIGTERM into a drain, then a stop."""
     engine = settings.engine
     stats = RunStats()
     plans: dict[str, Plan] = {}
+    stop = stop or Stop()
     journal = await Journal.open(engine.journal)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
-            client = ProcoreClient(settings.procore, credentials, session)
+            budget = RateBudget(engine.max_requests_per_hour)
+            client = ProcoreClient(settings.procore, credentials, session, budget)
             try:
                 target = await resolve_target(client, settings.target)
                 index = await DrawingIndex.load(client, target.area_id)
                 log.info("run.started", root=str(settings.source.root), drawings_in_area=len(index))
-                uploads = UploadStage(client, session, journal, index, stats, engine.expiry_margin)
+                uploads = UploadStage(
+                    client, session, journal, index, stats, engine.expiry_margin, stop
+                )
                 sender = SendStage(client, journal, stats, settings.source.root)
                 async with anyio.create_task_group() as outer:
                     if progress:
                         outer.start_soon(show_progress, stats, engine.progress_interval)
                     async with anyio.create_task_group() as tg:
-                        _wire(tg, settings, journal, client, stats, plans, uploads, sender, target)
+                        if handle_signals:
+                            outer.start_soon(
+                                watch_signals, stop, tg.cancel_scope, engine.drain_timeout
+                            )
+                        _wire(
+                            tg,
+                            settings,
+                            journal,
+                            client,
+                            stats,
+                            plans,
+                            uploads,
+                            sender,
+                            target,
+                            stop,
+                        )
                     outer.cancel_scope.cancel()
                 stats.drawings_created = index.created
             finally:
                 requests = dict(client.requests)
+                stats.rate_limited = budget.rate_limited
+                stats.budget_wait = budget.waited
     finally:
         with anyio.CancelScope(shield=True):
             rows = await journal.rows(sorted(plans))
             await journal.close()
-    return RunResult(stats, plans, rows, requests)
+    return RunResult(stats, plans, rows, requests, interrupted=stop.stopping)
 
 
 def _wire(
@@ -82,6 +111,7 @@ def _wire(
     uploads: UploadStage,
     sender: SendStage,
     target: Target,
+    stop: Stop,
 ) -> None:
     engine = settings.engine
     files_tx, files_rx = anyio.create_memory_object_stream[DrawingFile](engine.upload_workers * 2)
@@ -91,7 +121,9 @@ def _wire(
     batch_tx, batch_rx = anyio.create_memory_object_stream[Batch](2)
     sent_tx, sent_rx = anyio.create_memory_object_stream[Sent](64)
     with files_tx, files_rx, tickets_tx, tickets_rx, done_tx, done_rx, batch_tx, batch_rx:
-        tg.start_soon(produce, settings, journal, stats, plans, files_tx.clone(), done_tx.clone())
+        tg.start_soon(
+            produce, settings, journal, stats, plans, files_tx.clone(), done_tx.clone(), stop
+        )
         for _ in range(engine.create_upload_workers):
             tg.start_soon(uploads.create_tickets, files_rx.clone(), tickets_tx.clone())
         for _ in range(engine.upload_workers):
@@ -113,6 +145,7 @@ def _wire(
             stats,
             engine.verify_interval,
             engine.verify_timeout,
+            stop,
         )
 
 

@@ -30,6 +30,7 @@ from .models import DrawingFile, FileState, Plan, Uploaded
 from .progress import RunStats
 from .scan import Found, describe, walk
 from .settings import Settings
+from .stopping import Stop
 
 CHUNK = 500  # files per journal round trip
 
@@ -122,10 +123,13 @@ async def produce(
     plans: dict[str, Plan],
     to_upload: ObjectSendStream[DrawingFile],
     to_batch: ObjectSendStream[Uploaded],
+    stop: Stop,
 ) -> None:
     """Scan, record the plan in the journal, and send each file to its stage."""
     async with to_upload, to_batch:
         async for chunk in decisions(settings, journal):
+            if stop.stopping:
+                break
             uploads = [d.file for d in chunk if d.file is not None]
             await journal.plan(uploads)
             for d in chunk:
@@ -137,6 +141,8 @@ async def produce(
                 elif d.restat:
                     await journal.touch(d.rel, d.found.size, d.found.mtime_ns)
             for file in uploads:
+                if stop.stopping:
+                    break  # planned in the journal: the next run takes it up
                 stats.to_upload += 1
                 stats.bytes_to_upload += file.size
                 await to_upload.send(file)

@@ -36,6 +36,8 @@ class RunStats:
     batches: int = 0
     rerequested: Counter[str] = field(default_factory=Counter)
     drawings_created: int = 0
+    rate_limited: int = 0  # 429s met
+    budget_wait: float = 0.0  # seconds spent waiting for the request budget
     scanning: bool = True
 
     @property

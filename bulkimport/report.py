@@ -48,6 +48,8 @@ def totals(result: RunResult) -> dict[str, Any]:
         "drawing_uploads": stats.batches,
         "rerequested_tickets": dict(stats.rerequested),
         "procore_requests": result.requests,
+        "rate_limited": stats.rate_limited,
+        "budget_wait_s": round(stats.budget_wait, 2),
         "elapsed_s": round(stats.elapsed, 2),
     }
 

@@ -94,6 +94,8 @@ class EngineSettings:
     verify_interval: float = 2.0
     verify_timeout: float = 900.0
     progress_interval: float = 10.0
+    max_requests_per_hour: int | None = None  # leave the rest of the budget to others
+    drain_timeout: float = 120.0  # after a first Ctrl+C, how long in-flight work may finish
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,12 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
                 verify_interval=_number(engine, "verify_interval", 2.0),
                 verify_timeout=_number(engine, "verify_timeout", 900.0),
                 progress_interval=_number(engine, "progress_interval", 10.0),
+                max_requests_per_hour=(
+                    _positive(engine, "max_requests_per_hour", 1)
+                    if "max_requests_per_hour" in engine
+                    else None
+                ),
+                drain_timeout=_number(engine, "drain_timeout", 120.0),
             ),
         )
     except (TypeError, ValueError) as exc:

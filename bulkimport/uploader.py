@@ -22,6 +22,7 @@ from .journal import Journal
 from .models import DrawingFile, Ticket, Uploaded
 from .procore import ProcoreClient, backoff
 from .progress import RunStats
+from .stopping import Stop
 from .storage import MIN_RATE, post_file, retryable
 from .target import DrawingIndex
 
@@ -45,6 +46,7 @@ class UploadStage:
     index: DrawingIndex
     stats: RunStats
     expiry_margin: float
+    stop: Stop
 
     async def fail(self, file: DrawingFile, reason: str) -> None:
         log.error("upload.failed", file=file.rel, reason=reason)
@@ -56,6 +58,8 @@ class UploadStage:
     ) -> None:
         async with files, out:
             async for file in files:
+                if self.stop.stopping:
+                    continue  # still planned: the next run takes it up
                 try:
                     drawing_id = await self.index.id_for(file)
                     await self.journal.uploading(file.rel, drawing_id)

@@ -19,6 +19,7 @@ from .journal import Journal
 from .procore import ProcoreClient
 from .progress import RunStats
 from .sender import Sent
+from .stopping import Stop
 
 log = structlog.get_logger("bulkimport.verify")
 
@@ -40,6 +41,7 @@ async def verify_uploads(
     stats: RunStats,
     interval: float,
     give_up_after: float,
+    stop: Stop,
 ) -> None:
     pending: dict[int, int] = {k: len(v) for k, v in (await journal.unverified()).items()}
     closed = False
@@ -64,6 +66,11 @@ async def verify_uploads(
                     await anyio.sleep(wait)  # input is done: only the clock remains
             if not pending:
                 continue
+            if closed and stop.stopping:
+                log.info(
+                    "verify.deferred", drawing_uploads=len(pending), hint="the next run checks"
+                )
+                return
             try:
                 statuses = await _statuses(client, sorted(pending))
             except ProcoreError as exc:  # the files are in; only news of them is late

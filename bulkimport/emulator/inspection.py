@@ -1,8 +1,8 @@
 """`/_emulator/*`: what the emulator received, for tests, the demo and the benchmarks.
 
 `GET /_emulator/state[?sections=a,b]` reports drawings, drawing sets, uploads (size, sha256),
-drawing uploads with their imports, request counts per endpoint, 429s, injected faults and
-rejections. `POST /_emulator/clock` with `{"advance": seconds}` moves the one clock forward.
+drawing uploads with their imports, request counts per endpoint, 429s, when each admitted REST
+call arrived (`timeline`), injected faults and rejections. `POST /_emulator/clock` with `{"advance": seconds}` moves the one clock forward.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ SECTIONS: dict[str, Callable[[World], Any]] = {
     "requests": lambda w: dict(w.ledger.requests),
     "requests_total": lambda w: sum(w.ledger.requests.values()),
     "rate_limited": lambda w: w.ledger.rate_limited,
+    "timeline": lambda w: [[t, name] for t, name in w.ledger.timeline],
     "tokens_issued": lambda w: w.ledger.tokens_issued,
     "faults": lambda w: dict(w.ledger.faults),
     "rejections": lambda w: dict(w.ledger.rejections),

@@ -156,6 +156,7 @@ def gate_middleware(world: World) -> Middleware:
                 text=RATE_LIMITED_BODY,
                 headers={**verdict.headers(), "Retry-After": str(verdict.retry_after(now))},
             )
+        world.ledger.timeline.append((now, endpoint_name(request)))
         response = await _company_checked(request, handler, token.client_id, token.user_id)
         if verdict is not None:
             response.headers.update(verdict.headers())

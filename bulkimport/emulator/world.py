@@ -159,6 +159,7 @@ class Ledger:
 
     requests: Counter[str] = field(default_factory=Counter)
     rate_limited: int = 0
+    timeline: list[tuple[float, str]] = field(default_factory=list)  # admitted REST calls
     faults: Counter[str] = field(default_factory=Counter)
     rejections: Counter[str] = field(default_factory=Counter)
     violations: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
