@@ -66,7 +66,7 @@ def ledger_middleware(world: World) -> Middleware:
     @web.middleware
     async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/_emulator"):  # the observer is not the client
-            world.ledger.requests[endpoint_name(request)] += 1
+            world.ledger.count(endpoint_name(request))
         started = time.perf_counter()
         response = await handler(request)
         if world.config.log_requests:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import anyio
 
 from .clock import Clock
 from .config import EmulatorConfig
@@ -164,6 +167,20 @@ class Ledger:
     rejections: Counter[str] = field(default_factory=Counter)
     violations: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     tokens_issued: int = 0
+    _arrival: anyio.Event | None = None
+
+    def count(self, endpoint: str) -> None:
+        self.requests[endpoint] += 1
+        if self._arrival is not None:
+            self._arrival.set()
+            self._arrival = None
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """Wait, without polling, until `condition` holds; checked at every request counted."""
+        while not condition():
+            if self._arrival is None:
+                self._arrival = anyio.Event()
+            await self._arrival.wait()
 
     def reject(self, kind: str, detail: str, *, violation: bool) -> None:
         """Count a rejection; a violation is one that only a client bug causes."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
@@ -71,6 +74,43 @@ async def client(emulator: RunningEmulator) -> AsyncIterator[ProcoreClient]:
     settings = make_settings(emulator, Path(os.devnull).parent)
     async with aiohttp.ClientSession() as session:
         yield ProcoreClient(settings.procore, CREDENTIALS, session)
+
+
+def write_config(path: Path, raw: dict[str, dict[str, Any]]) -> None:
+    """A TOML file from a config dict (strings, numbers and booleans are spelled as in JSON)."""
+    lines = []
+    for section, values in raw.items():
+        lines.append(f"[{section}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in values.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_command(config: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "bulkimport",
+        "run",
+        "--config",
+        str(config),
+        "--log-format",
+        "json",
+    ]
+
+
+def run_env(secret: str | None = CREDENTIALS.client_secret) -> dict[str, str]:
+    """This process's environment with the emulator's credentials (or none)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCORE_")}
+    if secret is not None:
+        env |= {"PROCORE_CLIENT_ID": CREDENTIALS.client_id, "PROCORE_CLIENT_SECRET": secret}
+    return env
+
+
+async def wait_for(emu: RunningEmulator, endpoint: str, count: int, limit: float = 60) -> None:
+    """Until the emulator has received `count` calls to `endpoint`."""
+    ledger = emu.world.ledger
+    with anyio.fail_after(limit):
+        await ledger.until(lambda: ledger.requests.get(endpoint, 0) >= count)
 
 
 async def emulator_state(emu: RunningEmulator, *sections: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -14,8 +13,7 @@ import pytest
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 
-from .conftest import CREDENTIALS, config_dict, emulator_state, write_pdf
-from .test_resume import write_config
+from .conftest import CREDENTIALS, config_dict, emulator_state, run_env, write_config, write_pdf
 
 pytestmark = pytest.mark.anyio
 
@@ -23,12 +21,9 @@ pytestmark = pytest.mark.anyio
 async def bulkimport(
     *args: str, secret: str | None = CREDENTIALS.client_secret
 ) -> CompletedProcess[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCORE_")}
-    if secret is not None:
-        env |= {"PROCORE_CLIENT_ID": CREDENTIALS.client_id, "PROCORE_CLIENT_SECRET": secret}
     with anyio.fail_after(120):
         return await anyio.run_process(
-            [sys.executable, "-m", "bulkimport", *args], env=env, check=False
+            [sys.executable, "-m", "bulkimport", *args], env=run_env(secret), check=False
         )
 
 

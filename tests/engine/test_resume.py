@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -18,22 +15,19 @@ from bulkimport.pipeline import run_import
 from bulkimport.report import exit_code
 from bulkimport.samples import write_archive
 
-from .conftest import CREDENTIALS, config_dict, emulator_state, make_settings
+from .conftest import (
+    CREDENTIALS,
+    config_dict,
+    emulator_state,
+    make_settings,
+    run_command,
+    run_env,
+    wait_for,
+    write_config,
+)
 from .test_run import assert_exactly_once
 
 pytestmark = pytest.mark.anyio
-
-
-def toml(value: object) -> str:
-    return json.dumps(value)  # strings, numbers and booleans are spelled alike
-
-
-def write_config(path: Path, raw: dict[str, dict[str, object]]) -> None:
-    lines = []
-    for section, values in raw.items():
-        lines.append(f"[{section}]")
-        lines += [f"{key} = {toml(value)}" for key, value in values.items()]
-    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.mark.parametrize("kill_after_posts", [5, 45, 110])
@@ -43,28 +37,9 @@ async def test_killed_run_resumes_to_exactly_once(tmp_path: Path, kill_after_pos
         paths = write_archive(tmp_path / "src", 120, min_size=1_000, max_size=8_000)
         raw = config_dict(emu, tmp_path / "src", batch_size=20, upload_workers=4)
         write_config(tmp_path / "bulkimport.toml", raw)
-        env = {
-            **os.environ,
-            "PROCORE_CLIENT_ID": CREDENTIALS.client_id,
-            "PROCORE_CLIENT_SECRET": CREDENTIALS.client_secret,
-        }
-        command = [
-            sys.executable,
-            "-m",
-            "bulkimport",
-            "run",
-            "--config",
-            str(tmp_path / "bulkimport.toml"),
-            "--log-format",
-            "json",
-        ]
-        async with await anyio.open_process(command, env=env) as process:
-            with anyio.fail_after(60):
-                while True:
-                    state = await emulator_state(emu, "requests")
-                    if state["requests"].get("POST /{bucket}", 0) >= kill_after_posts:
-                        break
-                    await anyio.sleep(0.01)
+        command = run_command(tmp_path / "bulkimport.toml")
+        async with await anyio.open_process(command, env=run_env()) as process:
+            await wait_for(emu, "POST /{bucket}", kill_after_posts)
             process.send_signal(signal.SIGKILL)
             await process.wait()
         assert process.returncode == -signal.SIGKILL

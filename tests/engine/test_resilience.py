@@ -1,0 +1,251 @@
+"""Resilience against the emulator: the request budget, short tokens, the attach deadline,
+the single-instance lock, Ctrl+C, and SIGKILL at the moments that matter most."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+
+from bulkimport.emulator import EmulatorConfig, RateLimits, Wan, serve
+from bulkimport.journal import Journal
+from bulkimport.models import FileState
+from bulkimport.pipeline import run_import
+from bulkimport.procore import ProcoreClient
+from bulkimport.report import exit_code
+from bulkimport.samples import write_archive
+from bulkimport.scan import describe, walk
+from bulkimport.storage import post_file
+from bulkimport.target import DrawingIndex, resolve_target
+
+from .conftest import (
+    CREDENTIALS,
+    config_dict,
+    make_settings,
+    run_command,
+    run_env,
+    wait_for,
+    write_config,
+)
+from .test_run import assert_exactly_once
+
+pytestmark = pytest.mark.anyio
+
+DRAWING_UPLOADS = "POST /rest/v1.1/projects/{project_id}/drawing_uploads"
+
+
+def seed_with_drawings(paths: list[Path]) -> dict[str, Any]:
+    """The default seed, with a drawing for each file's number already in Building A."""
+    numbers = sorted({re.match(r"[A-Z]+-\d+", p.name).group(0) for p in paths})  # type: ignore[union-attr]
+    return {
+        "clients": [
+            {"client_id": CREDENTIALS.client_id, "client_secret": CREDENTIALS.client_secret}
+        ],
+        "companies": [
+            {
+                "name": "Emulated Builders Inc.",
+                "projects": [
+                    {
+                        "name": "Riverside Tower",
+                        "drawing_areas": [
+                            {
+                                "name": "Building A",
+                                "drawings": [
+                                    {"number": n, "discipline": "Architectural"} for n in numbers
+                                ],
+                            }
+                        ],
+                        "drawing_sets": [{"name": "Issued for Construction"}],
+                    }
+                ],
+            }
+        ],
+    }
+
+
+async def test_rate_limited_run_spends_the_budget_on_work_not_429s(tmp_path: Path):
+    """Both windows on: a 10 s spike window of 40 and an 'hourly' window compressed to 20 s
+    of 70 (the tighter on average). 100 revisions need about 1.1 requests each."""
+    paths = write_archive(tmp_path / "src", 100, min_size=1_000, max_size=3_000)
+    (tmp_path / "seed.json").write_text(json.dumps(seed_with_drawings(paths)))
+    limits = RateLimits(hourly_limit=70, hourly_window=20, spike_limit=40, spike_window=10)
+    config = EmulatorConfig(
+        processing_delay=0.5, seed_file=tmp_path / "seed.json", rate_limits=limits
+    )
+    async with serve(config) as emu:
+        settings = make_settings(emu, tmp_path / "src", verify_interval=1.0)
+        result = await run_import(settings, CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        await assert_exactly_once(emu, paths)
+        timeline = emu.world.ledger.timeline
+        start = timeline[0][0]
+        last_import = max(t for t, name in timeline if name == DRAWING_UPLOADS)
+        used = sum(1 for t, _ in timeline if t <= last_import)
+        allowed = (last_import - start) * 70 / 20  # the hourly window binds on average
+        use = used / allowed
+        refused = emu.world.ledger.rate_limited
+        print(  # noqa: T201 - the issue asks for these figures in the test output
+            f"budget: {used} requests in {last_import - start:.1f} s while work remained, "
+            f"{allowed:.0f} allowed, use {use:.2f}, 429s {refused}"
+        )
+        assert use >= 0.9
+        assert refused <= 3
+        assert result.stats.rate_limited == refused
+
+
+async def test_max_requests_per_hour_leaves_budget_to_others(tmp_path: Path):
+    paths = write_archive(tmp_path / "src", 6, min_size=1_000, max_size=2_000)
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        settings = make_settings(emu, tmp_path / "src", max_requests_per_hour=36_000)
+        result = await run_import(settings, CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        await assert_exactly_once(emu, paths)
+        times = [t for t, _ in emu.world.ledger.timeline]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= 0.09  # 36,000 an hour: one call per 0.1 s at most
+
+
+async def test_short_lived_tokens_are_renewed_and_no_call_fails(tmp_path: Path):
+    config = EmulatorConfig(processing_delay=0, token_ttl=2, wan=Wan(s3_latency=0.15))
+    async with serve(config) as emu:
+        paths = write_archive(tmp_path / "src", 40, min_size=1_000, max_size=2_000)
+        settings = make_settings(emu, tmp_path / "src", upload_workers=2)
+        result = await run_import(settings, CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        await assert_exactly_once(emu, paths)
+        assert emu.world.ledger.tokens_issued >= 3
+        assert emu.world.ledger.rejections.get("invalid_token", 0) == 0
+
+
+async def upload_without_batching(emu, root: Path, paths: list[Path]) -> set[str]:
+    """What a run leaves when it stops after its uploads and before its batch, made with the
+    engine's own scanner, client, storage POST and journal."""
+    settings = make_settings(emu, root)
+    journal = await Journal.open(settings.engine.journal)
+    uuids = set()
+    async with aiohttp.ClientSession() as session:
+        client = ProcoreClient(settings.procore, CREDENTIALS, session)
+        target = await resolve_target(client, settings.target)
+        index = await DrawingIndex.load(client, target.area_id)
+        for found in walk(settings.source):
+            file = describe(found, settings.source)
+            await journal.plan([file])
+            await journal.uploading(file.rel, await index.id_for(file))
+            ticket = await client.create_upload(file.filename)
+            sha256 = await post_file(session, ticket, file)
+            await journal.uploaded(file.rel, ticket.uuid, ticket.issued_at, sha256)
+            uuids.add(ticket.uuid)
+    await journal.close()
+    assert len(uuids) == len(paths)
+    return uuids
+
+
+@pytest.mark.parametrize("deadline", ["fresh", "passed"])
+async def test_resumed_uploads_attach_only_within_the_deadline(tmp_path: Path, deadline: str):
+    """Uploads journalled by an earlier run go straight to a batch while they are younger than
+    engine.attach_deadline; older ones (Procore deletes them after a week) are sent again."""
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        paths = write_archive(tmp_path / "src", 5, min_size=1_000, max_size=2_000)
+        first = await upload_without_batching(emu, tmp_path / "src", paths)
+        limit = 3600.0 if deadline == "fresh" else 0.0
+        settings = make_settings(emu, tmp_path / "src", attach_deadline=limit)
+        result = await run_import(settings, CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        state = await assert_exactly_once(emu, paths)
+        attached = {u["uuid"] for u in state["uploads"] if u["attached_to"] is not None}
+        if deadline == "fresh":
+            assert attached == first
+            assert result.stats.uploaded == 0  # nothing was sent again
+        else:
+            assert attached.isdisjoint(first)
+            assert result.stats.uploaded == len(paths)
+
+
+async def test_a_second_concurrent_run_is_refused(tmp_path: Path):
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        write_archive(tmp_path / "src", 2, min_size=1_000, max_size=2_000)
+        write_config(tmp_path / "bulkimport.toml", config_dict(emu, tmp_path / "src"))
+        holder = await Journal.open(tmp_path / "journal.sqlite3")  # a run in progress
+        try:
+            done = await anyio.run_process(
+                run_command(tmp_path / "bulkimport.toml"), env=run_env(), check=False
+            )
+        finally:
+            await holder.close()
+        assert done.returncode == 3
+        assert "another bulkimport run" in done.stderr.decode()
+        assert emu.world.ledger.requests == {}  # refused before a single call
+        after = await anyio.run_process(
+            run_command(tmp_path / "bulkimport.toml"), env=run_env(), check=False
+        )
+        assert after.returncode == 0  # the lock went with the holder
+
+
+async def test_ctrl_c_drains_exits_3_and_the_next_run_completes(tmp_path: Path):
+    config = EmulatorConfig(processing_delay=0.2, wan=Wan(s3_latency=0.05))
+    async with serve(config) as emu:
+        paths = write_archive(tmp_path / "src", 80, min_size=1_000, max_size=4_000)
+        raw = config_dict(emu, tmp_path / "src", batch_size=10, upload_workers=2)
+        write_config(tmp_path / "bulkimport.toml", raw)
+        log = tmp_path / "stderr.log"
+        with log.open("wb") as stderr:
+            async with await anyio.open_process(
+                run_command(tmp_path / "bulkimport.toml"), env=run_env(), stderr=stderr
+            ) as process:
+                await wait_for(emu, "POST /{bucket}", 15)
+                process.send_signal(signal.SIGINT)
+                with anyio.fail_after(30):
+                    await process.wait()
+        assert process.returncode == 3
+        lines = log.read_text().splitlines()
+        events = [json.loads(line)["event"] for line in lines if line.startswith("{")]
+        assert "run.stopping" in events
+        journal = await Journal.open(tmp_path / "journal.sqlite3", readonly=True)
+        counts = await journal.counts()
+        await journal.close()
+        # Drained: nothing was left half-way through an upload or a batch.
+        assert counts.get(FileState.UPLOADING, 0) == 0
+        assert counts.get(FileState.UPLOADED, 0) == 0
+        assert counts.get(FileState.BATCHED, 0) == 0
+        assert counts.get(FileState.PLANNED, 0) > 0  # it stopped early, as asked
+        result = await run_import(make_settings(emu, tmp_path / "src"), CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        await assert_exactly_once(emu, paths)
+
+
+@pytest.mark.parametrize("moment", ["batch_in_flight", "verifying"])
+async def test_sigkill_at_a_batch_or_while_verifying_then_resume(tmp_path: Path, moment: str):
+    """Killed while a Create Drawing Upload is on the wire (journalled, answer not yet in), or
+    while Procore processes the uploads: the rerun resends with the same token or just
+    verifies, and nothing is imported twice."""
+    latency = 0.3 if moment == "batch_in_flight" else 0.0
+    config = EmulatorConfig(processing_delay=2.0, wan=Wan(api_latency=latency))
+    async with serve(config) as emu:
+        paths = write_archive(tmp_path / "src", 20, min_size=1_000, max_size=2_000)
+        raw = config_dict(
+            emu, tmp_path / "src", batch_size=10, batch_max_wait=60, verify_interval=0.2
+        )
+        write_config(tmp_path / "bulkimport.toml", raw)
+        async with await anyio.open_process(
+            run_command(tmp_path / "bulkimport.toml"), env=run_env()
+        ) as process:
+            if moment == "batch_in_flight":
+                await wait_for(emu, DRAWING_UPLOADS, 1)  # arrived; its answer is 0.3 s away
+            else:
+                await wait_for(emu, "GET /rest/v1.1/projects/{project_id}/drawing_uploads", 1)
+            process.send_signal(signal.SIGKILL)
+        sent_before = emu.world.ledger.requests[DRAWING_UPLOADS]
+        result = await run_import(make_settings(emu, tmp_path / "src"), CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        await assert_exactly_once(emu, paths)
+        if moment == "batch_in_flight":  # the journalled token was sent again, and Procore
+            resent = emu.world.ledger.requests[DRAWING_UPLOADS] - sent_before  # answered
+            assert resent >= 1  # with the original drawing upload
+        assert {r.state for r in result.rows} == {FileState.VERIFIED}
