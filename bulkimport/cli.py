@@ -73,12 +73,17 @@ def _settings(config_path: Path, source: Path | None, journal: Path | None) -> S
     return settings
 
 
-def _credentials() -> Credentials:
+def _credentials_if_set() -> Credentials | None:
     client_id = os.environ.get("PROCORE_CLIENT_ID", "")
     secret = os.environ.get("PROCORE_CLIENT_SECRET", "")
-    if not client_id or not secret:
+    return Credentials(client_id, secret) if client_id and secret else None
+
+
+def _credentials() -> Credentials:
+    found = _credentials_if_set()
+    if found is None:
         _fail(EXIT_USAGE, "set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET in the environment")
-    return Credentials(client_id, secret)
+    return found
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -127,7 +132,13 @@ def run(
     logs.configure(log_format)
     settings = _settings(config_path, source, journal)
     if dry_run:
-        click.echo(plan_text(anyio.run(plan_only, settings)))
+        try:
+            summary = anyio.run(plan_only, settings, _credentials_if_set())
+        except ConfigError as exc:
+            _fail(EXIT_USAGE, str(exc))
+        except AuthenticationError as exc:
+            _fail(EXIT_STOPPED, f"stopped: {exc}")
+        click.echo(plan_text(summary))
         sys.exit(EXIT_OK)
     credentials = _credentials()
     show = sys.stderr.isatty() if progress is None else progress

@@ -110,11 +110,21 @@ class RateBudget:
             log.warning("rate.limited", pause_s=round(seconds, 2))
 
     def seconds_for(self, requests: int) -> float | None:
-        """How long `requests` calls take at the budget last seen; None when nothing is known."""
-        if self._window is None and not self._floor:
-            return None
-        rate = 1 / self._floor if self._floor else float("inf")
-        if self._window is not None:
-            until_reset = max(1.0, self._window.reset - time.time())
-            rate = min(rate, max(self._window.remaining, 1) / until_reset)
-        return requests / rate
+        """How long `requests` more calls take at the budget last seen, as this class paces
+        them; None when nothing is known."""
+        floor = requests * self._floor
+        if self._window is None:
+            return floor if self._floor else None
+        return max(floor, window_seconds(self._window, requests, time.time()))
+
+
+def window_seconds(window: Window, requests: int, now: float) -> float:
+    """Calls within what is left go now (the low-water tail by Reset); the rest wait for
+    Reset, then take one window per Limit calls. Procore has two windows, an hour and ten
+    seconds; a Reset further than ten seconds away can only be the hourly one's."""
+    until_reset = max(0.0, window.reset - now)
+    if requests <= window.remaining:
+        burst = window.remaining - max(2, LOW_WATER * window.limit)
+        return 0.0 if requests <= burst else until_reset
+    length = 3600.0 if until_reset > 10 else 10.0
+    return until_reset + (requests - window.remaining) / max(window.limit, 1) * length

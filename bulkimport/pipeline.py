@@ -9,6 +9,7 @@ scan+plan ─► [files] ─► create-upload pool ─► [tickets] ─► POST 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -17,6 +18,7 @@ import structlog
 from anyio.abc import TaskGroup
 
 from .batcher import batch_uploads
+from .estimate import Cost, plan_cost
 from .journal import FileRow, Journal
 from .models import Batch, DrawingFile, Plan, Target, Uploaded
 from .pacing import RateBudget
@@ -26,7 +28,7 @@ from .progress import RunStats, show_progress
 from .sender import SendStage, Sent
 from .settings import Credentials, Settings
 from .stopping import Stop, watch_signals
-from .target import DrawingIndex, resolve_target
+from .target import DrawingIndex, find_area, find_set, resolve_target
 from .uploader import Ticketed, UploadStage
 from .verify import verify_uploads
 
@@ -60,6 +62,7 @@ async def run_import(
         async with aiohttp.ClientSession(connector=connector) as session:
             budget = RateBudget(engine.max_requests_per_hour)
             client = ProcoreClient(settings.procore, credentials, session, budget)
+            stats.budget, stats.requests = budget, client.requests
             try:
                 target = await resolve_target(client, settings.target)
                 index = await DrawingIndex.load(client, target.area_id)
@@ -155,10 +158,18 @@ class PlanSummary:
     examples: dict[Plan, list[str]] = field(default_factory=dict)
     reasons: dict[str, str] = field(default_factory=dict)  # invalid files and why
     bytes_to_upload: int = 0
+    numbers: list[str] = field(default_factory=list)  # of the files to upload
+    resumed: int = 0  # uploads an earlier run left, straight to a batch
+    cost: Cost | None = None  # known when the area's drawings could be read
+    cost_seconds: float | None = None  # at the budget Procore reported
+    budget_note: str = ""
 
 
-async def plan_only(settings: Settings, examples: int = 5) -> PlanSummary:
-    """What a run would do, from the files and the journal alone: nothing is written or sent."""
+async def plan_only(
+    settings: Settings, credentials: Credentials | None = None, examples: int = 5
+) -> PlanSummary:
+    """What a run would do, from the files and the journal; nothing is written or sent. With
+    credentials it also reads (never writes) the target and its drawings to price the plan."""
     journal = (
         await Journal.open(settings.engine.journal, readonly=True)
         if await anyio.Path(settings.engine.journal).exists()
@@ -176,7 +187,35 @@ async def plan_only(settings: Settings, examples: int = 5) -> PlanSummary:
                     summary.reasons[d.rel] = d.reason
                 if d.file is not None:
                     summary.bytes_to_upload += d.file.size
+                    summary.numbers.append(d.file.number)
+                if d.uploaded is not None:
+                    summary.resumed += 1
     finally:
         if journal is not None:
             await journal.close()
+    if credentials is not None:
+        await _price(settings, credentials, summary)
     return summary
+
+
+async def _price(settings: Settings, credentials: Credentials, summary: PlanSummary) -> None:
+    """Read the area's drawings and the rate-limit headers; write nothing."""
+    async with aiohttp.ClientSession() as session:
+        client = ProcoreClient(settings.procore, credentials, session)
+        area = await find_area(client, settings.target.drawing_area)
+        if await find_set(client, settings.target) is None:
+            summary.budget_note = "the drawing set would be created (1 more request). "
+        existing = {str(d["number"]).casefold() for d in await client.drawings(int(area["id"]))}
+        summary.cost = plan_cost(
+            summary.numbers, existing, summary.resumed, settings.engine.batch_size
+        )
+        budget = client.budget
+        summary.cost_seconds = budget.seconds_for(summary.cost.total)
+        window = budget.window
+        if window is None:
+            summary.budget_note += "Procore sent no rate-limit headers."
+        else:
+            summary.budget_note += (
+                f"Rate limit: {window.remaining} of {window.limit} left, the window resets "
+                f"in {max(0.0, window.reset - time.time()):.0f} s."
+            )

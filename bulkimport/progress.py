@@ -16,6 +16,7 @@ import anyio
 import structlog
 
 from .models import Plan
+from .pacing import RateBudget
 
 log = structlog.get_logger("bulkimport.progress")
 
@@ -39,6 +40,9 @@ class RunStats:
     rate_limited: int = 0  # 429s met
     budget_wait: float = 0.0  # seconds spent waiting for the request budget
     scanning: bool = True
+    # Set by the pipeline, so the ETA can count the requests still to make against the budget.
+    budget: RateBudget | None = None
+    requests: dict[str, int] = field(default_factory=dict)
 
     @property
     def elapsed(self) -> float:
@@ -49,11 +53,17 @@ class RunStats:
         return self.bytes_uploaded / 1e6 / self.elapsed if self.elapsed > 0 else 0.0
 
     def eta(self) -> float | None:
-        """Seconds left at the byte rate so far; None while it cannot be known."""
-        left = self.bytes_to_upload - self.bytes_uploaded
+        """Seconds left: the later of the byte rate so far and the time the requests still
+        to make take at the current budget. None while it cannot be known."""
         if self.scanning or self.bytes_uploaded == 0:
             return None
-        return max(0.0, left / (self.bytes_uploaded / self.elapsed))
+        left = self.bytes_to_upload - self.bytes_uploaded
+        by_bytes = max(0.0, left / (self.bytes_uploaded / self.elapsed))
+        if self.budget is None or self.uploaded == 0:
+            return by_bytes
+        per_file = sum(self.requests.values()) / self.uploaded
+        by_requests = self.budget.seconds_for(round((self.to_upload - self.uploaded) * per_file))
+        return max(by_bytes, by_requests or 0.0)
 
     def line(self) -> str:
         eta = self.eta()

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .estimate import duration
 from .journal import FileRow
 from .models import FileState, Plan
 from .pipeline import PlanSummary, RunResult
@@ -113,6 +114,19 @@ def plan_text(summary: PlanSummary) -> str:
         "  " + ", ".join(f"{summary.counts.get(p, 0)} {p.value}" for p in Plan),
         f"  {summary.bytes_to_upload / 1e6:.1f} MB to upload",
     ]
+    if summary.cost is None:
+        lines.append("  (set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET to price the plan)")
+    else:
+        cost = summary.cost
+        lines.append(
+            f"  Procore requests needed: about {cost.total} ("
+            + ", ".join(f"{n} {e}" for e, n in cost.by_endpoint().items() if n)
+            + ")"
+        )
+        lines.append(
+            f"  time at the current budget: {duration(summary.cost_seconds)}. "
+            + summary.budget_note
+        )
     for plan in Plan:
         for rel in summary.examples.get(plan, []):
             reason = summary.reasons.get(rel)

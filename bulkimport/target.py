@@ -33,25 +33,36 @@ def _pick(items: list[dict[str, Any]], wanted: str | int, what: str) -> dict[str
     return matches[0] if matches else None
 
 
-async def resolve_target(client: ProcoreClient, wanted: TargetSettings) -> Target:
+async def find_area(client: ProcoreClient, wanted: str | int) -> dict[str, Any]:
     areas = await client.drawing_areas()
-    area = _pick(areas, wanted.drawing_area, "drawing area")
+    area = _pick(areas, wanted, "drawing area")
     if area is None:
         names = ", ".join(repr(a.get("name")) for a in areas) or "none"
         raise ConfigError(
-            f"drawing area {wanted.drawing_area!r} is not in project "
-            f"{client.settings.project_id} (it has: {names})"
+            f"drawing area {wanted!r} is not in project {client.settings.project_id} "
+            f"(it has: {names})"
         )
+    return area
+
+
+async def find_set(client: ProcoreClient, wanted: TargetSettings) -> dict[str, Any] | None:
+    """The drawing set, or None when it is missing and may be created."""
     sets = await client.drawing_sets()
     drawing_set = _pick(sets, wanted.drawing_set, "drawing set")
+    if drawing_set is None and (not wanted.create_missing_set or str(wanted.drawing_set).isdigit()):
+        names = ", ".join(repr(s.get("name")) for s in sets) or "none"
+        raise ConfigError(
+            f"drawing set {wanted.drawing_set!r} is not in project "
+            f"{client.settings.project_id} (it has: {names}); "
+            "set target.create_missing_set = true to create it"
+        )
+    return drawing_set
+
+
+async def resolve_target(client: ProcoreClient, wanted: TargetSettings) -> Target:
+    area = await find_area(client, wanted.drawing_area)
+    drawing_set = await find_set(client, wanted)
     if drawing_set is None:
-        if not wanted.create_missing_set or str(wanted.drawing_set).isdigit():
-            names = ", ".join(repr(s.get("name")) for s in sets) or "none"
-            raise ConfigError(
-                f"drawing set {wanted.drawing_set!r} is not in project "
-                f"{client.settings.project_id} (it has: {names}); "
-                "set target.create_missing_set = true to create it"
-            )
         drawing_set = await client.create_drawing_set(str(wanted.drawing_set))
         log.info("target.set_created", name=drawing_set.get("name"), id=drawing_set.get("id"))
     target = Target(area_id=int(area["id"]), set_id=int(drawing_set["id"]))

@@ -11,9 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
-from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
+from bulkimport.emulator import EmulatorConfig, RateLimits, RunningEmulator, serve
 
-from .conftest import CREDENTIALS, config_dict, emulator_state, run_env, write_config, write_pdf
+from .conftest import CREDENTIALS, config_dict, run_env, write_config, write_pdf
 
 pytestmark = pytest.mark.anyio
 
@@ -42,16 +42,34 @@ async def emu() -> Any:
         yield running
 
 
-async def test_dry_run_prints_the_plan_and_sends_nothing(emu: RunningEmulator, tmp_path: Path):
+async def test_dry_run_without_credentials_calls_nothing(emu: RunningEmulator, tmp_path: Path):
     config = project(emu, tmp_path)
-    done = await bulkimport("run", "--config", str(config), "--dry-run")
+    done = await bulkimport("run", "--config", str(config), "--dry-run", secret=None)
     assert done.returncode == 0, done.stderr
     out = done.stdout.decode()
     assert "dry run: nothing was sent or written" in out
     assert "4 new" in out
     assert "new       A-100 Plan.pdf" in out
+    assert "set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET to price the plan" in out
     assert not (tmp_path / "journal.sqlite3").exists()
-    assert (await emulator_state(emu, "requests_total"))["requests_total"] == 0
+    assert emu.world.ledger.requests == {}
+
+
+async def test_dry_run_prices_the_plan_with_reads_only(tmp_path: Path):
+    limits = RateLimits(hourly_limit=600, hourly_window=3600)
+    async with serve(EmulatorConfig(processing_delay=0, rate_limits=limits)) as emu:
+        config = project(emu, tmp_path)
+        done = await bulkimport("run", "--config", str(config), "--dry-run")
+        assert done.returncode == 0, done.stderr
+        out = done.stdout.decode()
+        # 4 new numbers: 4 drawings + 4 uploads + 1 batch + 1 verification.
+        assert "Procore requests needed: about 10" in out
+        assert "4 POST /rest/v1.1/drawing_areas/{id}/drawings" in out
+        assert "Rate limit: 59" in out  # of 600 left after the reads
+        assert "time at the current budget: 0 s" in out
+        writes = [e for e in emu.world.ledger.requests if not e.startswith("GET")]
+        assert writes == ["POST /oauth/token"]
+        assert not (tmp_path / "journal.sqlite3").exists()
 
 
 async def test_run_writes_a_private_report_and_logs_json(emu: RunningEmulator, tmp_path: Path):

@@ -7,7 +7,7 @@ import time
 import anyio
 import pytest
 
-from bulkimport.pacing import RateBudget, Window, read_window, spacing
+from bulkimport.pacing import RateBudget, Window, read_window, spacing, window_seconds
 
 
 def test_headers_are_read_or_ignored():
@@ -62,3 +62,12 @@ async def test_max_per_hour_spaces_every_call():
         await budget.acquire()
         budget.release(None)
     assert time.monotonic() - started >= 0.3
+
+
+def test_time_for_a_plan_follows_the_pacing():
+    hourly = Window(600, 400, 1800.0)  # reset in 1800 s: the hourly window
+    assert window_seconds(hourly, 100, 0.0) == 0.0  # fits in the burst
+    assert window_seconds(hourly, 350, 0.0) == 1800.0  # reaches the spread tail
+    assert window_seconds(hourly, 700, 0.0) == pytest.approx(1800 + 300 / 600 * 3600)
+    spike = Window(25, 0, 4.0)  # reset in 4 s: the spike window
+    assert window_seconds(spike, 50, 0.0) == pytest.approx(4 + 2 * 10)

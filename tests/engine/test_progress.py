@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import time
 
 import anyio
 import pytest
 from structlog.testing import capture_logs
 
+from bulkimport.pacing import RateBudget
 from bulkimport.progress import RunStats, show_progress
 
 
@@ -32,6 +34,24 @@ def test_line_shows_done_of_total_rate_and_eta():
     eta = stats.eta()
     assert eta is not None
     assert eta == pytest.approx(1.5 * stats.elapsed, rel=0.01)  # 6 MB left at 4 MB per elapsed
+
+
+@pytest.mark.anyio
+async def test_eta_waits_for_the_budget_when_requests_are_the_bottleneck():
+    stats = busy_stats()
+    stats.requests = {"POST uploads": 8}  # 2 requests per file uploaded so far
+    stats.budget = RateBudget()
+    await stats.budget.acquire()  # an answer says the hourly window is spent
+    stats.budget.release(
+        {
+            "X-Rate-Limit-Limit": "600",
+            "X-Rate-Limit-Remaining": "0",
+            "X-Rate-Limit-Reset": str(time.time() + 1800),
+        }
+    )
+    eta = stats.eta()
+    assert eta is not None
+    assert eta > 1700  # 12 more requests must wait for the window to reset
 
 
 def test_no_eta_while_scanning_or_before_any_byte():
