@@ -11,7 +11,6 @@ Every call runs on a worker thread, one at a time, so the event loop never waits
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import time
@@ -22,8 +21,9 @@ from typing import Any, TextIO, TypeVar
 
 import anyio
 
-from .errors import JournalBusy, JournalError
+from .errors import JournalError
 from .models import Batch, DrawingFile, FileState
+from .run_lock import hold_run_lock
 
 T = TypeVar("T")
 
@@ -91,27 +91,6 @@ class PendingBatch:
     rows: tuple[FileRow, ...]
 
 
-def _lock(path: Path) -> TextIO:
-    """Hold `<journal>.lock` for the whole run, so an overlapping run (cron) is refused."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(f"{path}.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held for the run
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise JournalBusy(
-            f"another bulkimport run (pid {holder}) is using the journal {path}; "
-            "this run was not started"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
 def _row(record: sqlite3.Row) -> FileRow:
     values = dict(record)
     values.pop("updated_at", None)
@@ -134,7 +113,7 @@ class Journal:
 
     @classmethod
     def _open(cls, path: Path, readonly: bool) -> Journal:
-        lock = None if readonly else _lock(path)
+        lock = None if readonly else hold_run_lock(path)
         try:
             if readonly:
                 db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
