@@ -348,11 +348,9 @@ def routes(world: World) -> web.RouteTableDef:
             with_imports = (
                 version == "v1.1" and request.query.get("view") == "with_drawing_log_imports"
             )
-            items = [
-                drawing_upload_json(world, u, with_imports)
-                for u in world.drawing_uploads.values()
-                if u.project_id == project.id
-            ]
-            return paginated(request, items, *per_page)
+            uploads = [u for u in world.drawing_uploads.values() if u.project_id == project.id]
+            return paginated(
+                request, uploads, lambda u: drawing_upload_json(world, u, with_imports), *per_page
+            )
 
     return table

@@ -143,14 +143,17 @@ def routes(world: World) -> web.RouteTableDef:
         @table.get(f"/rest/{version}/projects/{{project_id}}/drawing_areas")
         async def list_areas(request: web.Request, version: str = version) -> web.Response:
             project = project_for(world, request)
-            items = [area_json(world, a, version) for a in world.areas_of(project.id)]
-            return paginated(request, items, *per_page)
+            return paginated(
+                request,
+                world.areas_of(project.id),
+                lambda area: area_json(world, area, version),
+                *per_page,
+            )
 
         @table.get(f"/rest/{version}/drawing_areas/{{drawing_area_id}}/drawings")
         async def list_drawings(request: web.Request) -> web.Response:
             area, _ = area_for(world, request)
-            items = [drawing_json(d) for d in world.drawings_of(area.id)]
-            return paginated(request, items, *per_page)
+            return paginated(request, world.drawings_of(area.id), drawing_json, *per_page)
 
         @table.post(f"/rest/{version}/drawing_areas/{{drawing_area_id}}/drawings")
         async def post_drawing(request: web.Request) -> web.Response:
@@ -173,8 +176,9 @@ def routes(world: World) -> web.RouteTableDef:
         project = project_for(world, request)
         raw_area = request.query.get("drawing_area_id")
         area_id = int(raw_area) if raw_area and raw_area.isdigit() else None
-        items = [set_json(world, s, area_id) for s in world.sets_of(project.id)]
-        return paginated(request, items, *per_page)
+        return paginated(
+            request, world.sets_of(project.id), lambda s: set_json(world, s, area_id), *per_page
+        )
 
     @table.post("/rest/v1.0/projects/{project_id}/drawing_sets")
     async def post_set(request: web.Request) -> web.Response:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import web
 from yarl import URL
@@ -42,18 +42,26 @@ def link_header(url: URL, page: int, per_page: int, total: int) -> str:
     return ", ".join(links)
 
 
+T = TypeVar("T")
+
+
 def paginated(
-    request: web.Request, items: Sequence[dict[str, Any]], default: int, maximum: int
+    request: web.Request,
+    records: Sequence[T],
+    render: Callable[[T], dict[str, Any]],
+    default: int,
+    maximum: int,
 ) -> web.Response:
+    """One page of `records`; only that page is rendered, so long lists stay cheap to page."""
     try:
         page, per_page = page_window(dict(request.query), default, maximum)
     except BadPageRequest as exc:
         return procore_error(400, str(exc))
     start = (page - 1) * per_page
-    response = web.json_response(list(items[start : start + per_page]))
-    response.headers["Total"] = str(len(items))
+    response = web.json_response([render(r) for r in records[start : start + per_page]])
+    response.headers["Total"] = str(len(records))
     response.headers["Per-Page"] = str(per_page)
-    links = link_header(request.url, page, per_page, len(items))
+    links = link_header(request.url, page, per_page, len(records))
     if links:
         response.headers["Link"] = links
     return response

@@ -205,6 +205,7 @@ class World:
     disciplines: dict[int, Discipline] = field(default_factory=dict)
     drawings: dict[int, Drawing] = field(default_factory=dict)
     drawing_numbers: dict[tuple[int, str], int] = field(default_factory=dict)
+    drawings_by_area: dict[int, list[Drawing]] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
     drawing_uploads: dict[int, DrawingUpload] = field(default_factory=dict)
     unsettled: list[int] = field(default_factory=list)  # drawing uploads still processing
@@ -221,7 +222,7 @@ class World:
         return [s for s in self.sets.values() if s.project_id == project_id]
 
     def drawings_of(self, area_id: int) -> list[Drawing]:
-        return [d for d in self.drawings.values() if d.area_id == area_id]
+        return self.drawings_by_area.get(area_id, [])
 
     def drawing_by_number(self, area_id: int, number: str) -> Drawing | None:
         drawing_id = self.drawing_numbers.get((area_id, number.casefold()))
@@ -230,6 +231,7 @@ class World:
     def add_drawing(self, drawing: Drawing) -> None:
         self.drawings[drawing.id] = drawing
         self.drawing_numbers[(drawing.area_id, drawing.number.casefold())] = drawing.id
+        self.drawings_by_area.setdefault(drawing.area_id, []).append(drawing)
 
     def bucket_of(self, company_id: int) -> str:
         """Each company's uploads go to a bucket of its own, as Procore's URLs vary by company."""
