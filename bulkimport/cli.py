@@ -29,7 +29,6 @@ from .report import (
     EXIT_SOME_FAILED,
     EXIT_STOPPED,
     EXIT_USAGE,
-    build_report,
     exit_code,
     plan_text,
     summary_text,
@@ -158,7 +157,7 @@ def run(
     if show:
         click.echo("", err=True)
     if report_path is not None:
-        write_report(report_path, build_report(result))
+        anyio.run(write_report, report_path, result)
     click.echo(summary_text(result))
     if result.interrupted:
         _fail(EXIT_STOPPED, "stopped on request; the journal keeps the state: run again to resume")
@@ -178,8 +177,13 @@ def status(config_path: Path, journal: Path | None) -> None:
     async def read() -> tuple[dict[str, int], list[tuple[str, str]]]:
         opened = await Journal.open(path, readonly=True)
         try:
-            rows = await opened.rows()
-            return await opened.counts(), [(r.rel, r.error or "") for r in rows if r.error]
+            failed = [
+                (r.rel, r.error or "")
+                async for rows in opened.stream()
+                for r in rows
+                if r.state == "failed"
+            ]
+            return await opened.counts(), failed
         finally:
             await opened.close()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -375,12 +375,19 @@ class Journal:
 
         return await self._run(query)
 
-    async def rows(self, rels: Sequence[str] | None = None) -> list[FileRow]:
-        if rels is not None:
-            found = await self.lookup(rels)
-            return [found[r] for r in rels if r in found]
+    async def stream(self, chunk: int = 1000) -> AsyncIterator[list[FileRow]]:
+        """Every file row in path order, `chunk` rows at a time: a journal may hold 100,000."""
+        after = ""
+        while True:
 
-        def query() -> list[FileRow]:
-            return [_row(r) for r in self._db.execute("SELECT * FROM files ORDER BY rel")]
+            def query(after: str = after) -> list[FileRow]:
+                rows = self._db.execute(
+                    "SELECT * FROM files WHERE rel > ? ORDER BY rel LIMIT ?", (after, chunk)
+                )
+                return [_row(r) for r in rows]
 
-        return await self._run(query)
+            rows = await self._run(query)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].rel

@@ -10,7 +10,9 @@ scan+plan ─► [files] ─► create-upload pool ─► [tickets] ─► POST 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import aiohttp
 import anyio
@@ -20,7 +22,7 @@ from anyio.abc import TaskGroup
 from .batcher import batch_uploads
 from .estimate import Cost, plan_cost
 from .journal import FileRow, Journal
-from .models import Batch, DrawingFile, Plan, Target, Uploaded
+from .models import Batch, DrawingFile, FileState, Plan, Target, Uploaded
 from .pacing import RateBudget
 from .planner import decisions, produce
 from .procore import ProcoreClient
@@ -35,13 +37,29 @@ from .verify import verify_uploads
 log = structlog.get_logger("bulkimport.run")
 
 
+ARRIVED = frozenset({FileState.IMPORTED, FileState.VERIFIED})
+
+
 @dataclass(slots=True)
 class RunResult:
     stats: RunStats
     plans: dict[str, Plan]  # every file this run saw, and what it decided
-    rows: list[FileRow] = field(default_factory=list)  # their journal rows at the end
+    journal: Path  # where each file's row is, for the report
+    states: Counter[FileState] = field(default_factory=Counter)  # of this run's files, at the end
+    missing: list[FileRow] = field(default_factory=list)  # files that are not in Procore
     requests: dict[str, int] = field(default_factory=dict)  # Procore calls per endpoint
     interrupted: bool = False  # stopped by a signal (drained or not)
+
+
+async def settle_outcome(journal: Journal, result: RunResult) -> None:
+    """One pass over the journal: the run's files by state, and those that did not arrive.
+    Rows are not kept: a run may have 100,000 of them."""
+    async for rows in journal.stream():
+        for row in rows:
+            if row.rel in result.plans:
+                result.states[row.state] += 1
+                if row.state not in ARRIVED:
+                    result.missing.append(row)
 
 
 async def run_import(
@@ -56,6 +74,7 @@ async def run_import(
     stats = RunStats()
     plans: dict[str, Plan] = {}
     stop = stop or Stop()
+    requests: dict[str, int] = {}
     journal = await Journal.open(engine.journal)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
     try:
@@ -94,14 +113,16 @@ async def run_import(
                     outer.cancel_scope.cancel()
                 stats.drawings_created = index.created
             finally:
-                requests = dict(client.requests)
+                requests.update(client.requests)
                 stats.rate_limited = budget.rate_limited
                 stats.budget_wait = budget.waited
     finally:
+        result = RunResult(stats, plans, engine.journal, requests=requests)
         with anyio.CancelScope(shield=True):
-            rows = await journal.rows(sorted(plans))
+            await settle_outcome(journal, result)
             await journal.close()
-    return RunResult(stats, plans, rows, requests, interrupted=stop.stopping)
+    result.interrupted = stop.stopping
+    return result
 
 
 def _wire(
@@ -205,7 +226,11 @@ async def _price(settings: Settings, credentials: Credentials, summary: PlanSumm
         area = await find_area(client, settings.target.drawing_area)
         if await find_set(client, settings.target) is None:
             summary.budget_note = "the drawing set would be created (1 more request). "
-        existing = {str(d["number"]).casefold() for d in await client.drawings(int(area["id"]))}
+        existing = {
+            str(d["number"]).casefold()
+            async for page in client.drawings(int(area["id"]))
+            for d in page
+        }
         summary.cost = plan_cost(
             summary.numbers, existing, summary.resumed, settings.engine.batch_size
         )

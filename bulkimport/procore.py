@@ -14,7 +14,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -231,21 +231,24 @@ class ProcoreClient:
             if auth:
                 self.budget.release(answered)
 
-    async def list_all(
+    async def pages(
         self, path: str, endpoint: str, params: Mapping[str, str] | None = None
-    ) -> list[dict[str, Any]]:
-        """Every item of a paginated list, following `Link: rel="next"` to the end."""
-        items: list[dict[str, Any]] = []
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Each page of a paginated list in turn, following `Link: rel="next"` to the end."""
         url: str | None = f"{self.settings.api_base}{path}"
         query: Mapping[str, str] | None = {"per_page": "1000", **(params or {})}
         while url:
             reply = await self.call("GET", url, endpoint, params=query)
             if not isinstance(reply.body, list):
                 raise ProcoreRejected(endpoint, reply.status, "expected a JSON list", reply.body)
-            items += reply.body
+            yield reply.body
             found = _NEXT_LINK.search(reply.headers.get("Link", ""))
             url, query = (found.group(1), None) if found else (None, None)
-        return items
+
+    async def list_all(
+        self, path: str, endpoint: str, params: Mapping[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        return [item async for page in self.pages(path, endpoint, params) for item in page]
 
     # Endpoints --------------------------------------------------------------------------
 
@@ -273,8 +276,9 @@ class ProcoreClient:
         )
         return dict(reply.body)
 
-    async def drawings(self, area_id: int) -> list[dict[str, Any]]:
-        return await self.list_all(
+    def drawings(self, area_id: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The area's drawings, a page at a time: an area can hold tens of thousands."""
+        return self.pages(
             f"/rest/v1.1/drawing_areas/{area_id}/drawings",
             "GET /rest/v1.1/drawing_areas/{id}/drawings",
         )

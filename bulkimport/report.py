@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from .estimate import duration
-from .journal import FileRow
-from .models import FileState, Plan
+from .journal import FileRow, Journal
+from .models import Plan
 from .pipeline import PlanSummary, RunResult
 
 EXIT_OK = 0
@@ -22,22 +25,13 @@ EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STOPPED = 3
 
-ARRIVED = frozenset({FileState.IMPORTED, FileState.VERIFIED})
-
-
-def not_arrived(result: RunResult) -> list[FileRow]:
-    """Files this run saw that are not in Procore: failed, or left part-way."""
-    return [r for r in result.rows if r.state not in ARRIVED]
-
 
 def exit_code(result: RunResult) -> int:
-    return EXIT_SOME_FAILED if not_arrived(result) else EXIT_OK
+    return EXIT_SOME_FAILED if result.missing else EXIT_OK
 
 
 def totals(result: RunResult) -> dict[str, Any]:
-    states: dict[str, int] = {}
-    for row in result.rows:
-        states[row.state] = states.get(row.state, 0) + 1
+    states = {state.value: n for state, n in sorted(result.states.items())}
     stats = result.stats
     return {
         "files": len(result.plans),
@@ -55,32 +49,44 @@ def totals(result: RunResult) -> dict[str, Any]:
     }
 
 
-def build_report(result: RunResult) -> dict[str, Any]:
+def entry(row: FileRow, plan: Plan) -> dict[str, Any]:
     return {
-        "totals": totals(result),
-        "files": [
-            {
-                "path": row.rel,
-                "action": result.plans.get(row.rel, Plan.UNCHANGED).value,
-                "state": row.state.value,
-                "number": row.number,
-                "revision": row.revision,
-                "upload_uuid": row.upload_uuid,
-                "drawing_upload_id": row.drawing_upload_id,
-                "error": row.error,
-            }
-            for row in result.rows
-        ],
+        "path": row.rel,
+        "action": plan.value,
+        "state": row.state.value,
+        "number": row.number,
+        "revision": row.revision,
+        "upload_uuid": row.upload_uuid,
+        "drawing_upload_id": row.drawing_upload_id,
+        "error": row.error,
     }
 
 
-def write_report(path: Path, report: dict[str, Any]) -> None:
-    """Written private (0600): it names every file of the archive."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+async def report_entries(result: RunResult) -> AsyncIterator[dict[str, Any]]:
+    """The report's entry for each file this run saw, read from the journal as it goes."""
+    journal = await Journal.open(result.journal, readonly=True)
+    try:
+        async for rows in journal.stream():
+            for row in rows:
+                plan = result.plans.get(row.rel)
+                if plan is not None:
+                    yield entry(row, plan)
+    finally:
+        await journal.close()
+
+
+async def write_report(path: Path, result: RunResult) -> None:
+    """The JSON report, written as the entries are read: `{"totals": {...}, "files": [...]}`.
+    Private (0600): it names every file of the archive."""
+    await anyio.Path(path.parent).mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2)
-        handle.write("\n")
+    async with await anyio.open_file(descriptor, "w", encoding="utf-8") as handle:
+        await handle.write('{"totals": ' + json.dumps(totals(result), indent=2) + ',\n"files": [')
+        first = True
+        async for item in report_entries(result):
+            await handle.write(("\n  " if first else ",\n  ") + json.dumps(item))
+            first = False
+        await handle.write("\n]}\n")
 
 
 def summary_text(result: RunResult) -> str:
@@ -100,7 +106,7 @@ def summary_text(result: RunResult) -> str:
         ),
         "  states: " + ", ".join(f"{k} {v}" for k, v in sorted(t["states"].items())),
     ]
-    missing = not_arrived(result)
+    missing = result.missing
     for row in missing[:20]:
         lines.append(f"  NOT IMPORTED {row.rel}: {row.error or row.state.value}")
     if len(missing) > 20:

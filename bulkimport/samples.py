@@ -23,8 +23,9 @@ DISCIPLINES = (
 )
 
 
-def pdf(number: str, title: str, padding: bytes) -> bytes:
-    """A one-page PDF showing `number` and `title`, carrying `padding` in an unused stream."""
+def pdf_frame(number: str, title: str, padding: int) -> tuple[bytes, bytes]:
+    """A one-page PDF showing `number` and `title`, as the bytes before and after an unused
+    stream of `padding` bytes: whatever goes in between, the xref offsets are right."""
     text = f"BT /F1 96 Tf 120 1500 Td ({number}) Tj 0 -140 Td ({title}) Tj ET".encode()
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
@@ -35,22 +36,39 @@ def pdf(number: str, title: str, padding: bytes) -> bytes:
         ),
         b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n" % len(padding) + padding + b"\nendstream",
     ]
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    head = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for n, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+        offsets.append(len(head))
+        head += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    offsets.append(len(head))
+    head += b"6 0 obj\n<< /Length %d >>\nstream\n" % padding
+    tail = bytearray(b"\nendstream\nendobj\n")
+    xref = len(head) + padding + len(tail)
+    tail += b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1)
     for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
+        tail += b"%010d 00000 n \n" % offset
+    tail += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(offsets) + 1,
         xref,
     )
-    return bytes(out)
+    return bytes(head), bytes(tail)
+
+
+def pdf(number: str, title: str, padding: bytes) -> bytes:
+    """A one-page PDF carrying `padding` in an unused stream."""
+    head, tail = pdf_frame(number, title, len(padding))
+    return head + padding + tail
+
+
+def write_sparse_pdf(path: Path, number: str, title: str, size: int) -> None:
+    """A valid PDF of about `size` bytes whose padding is a hole: gigabytes cost no disk."""
+    head, tail = pdf_frame(number, title, max(0, size))
+    with path.open("wb") as handle:
+        handle.write(head)
+        handle.seek(max(0, size), 1)
+        handle.write(tail)
 
 
 def write_archive(

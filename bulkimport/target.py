@@ -88,11 +88,15 @@ class DrawingIndex:
 
     @classmethod
     async def load(cls, client: ProcoreClient, area_id: int) -> DrawingIndex:
+        """Every page of the area's drawings, kept as number -> id only."""
         return cls(client, area_id, await cls._listed(client, area_id))
 
     @staticmethod
     async def _listed(client: ProcoreClient, area_id: int) -> dict[str, int]:
-        return {str(d["number"]).casefold(): int(d["id"]) for d in await client.drawings(area_id)}
+        ids: dict[str, int] = {}
+        async for page in client.drawings(area_id):
+            ids.update((str(d["number"]).casefold(), int(d["id"])) for d in page)
+        return ids
 
     def __len__(self) -> int:
         return len(self._ids)

@@ -31,6 +31,14 @@ log = structlog.get_logger("bulkimport.upload")
 POST_ATTEMPTS = 4
 
 
+def too_old(ticket: Ticket, size: int, margin: float, now: float) -> bool:
+    """Too close to expiry to start a POST of `size` bytes: less left than the margin plus the
+    file's time at the slowest rate allowed for. The margin never exceeds half the ticket's
+    life, or tickets that live less than the margin could never be used."""
+    life = ticket.expires_at - ticket.issued_at
+    return ticket.expires_at - now < min(margin + size / MIN_RATE, life / 2)
+
+
 @dataclass(frozen=True, slots=True)
 class Ticketed:
     file: DrawingFile
@@ -69,10 +77,6 @@ class UploadStage:
                     continue
                 await out.send(Ticketed(file, drawing_id, ticket))
 
-    def _too_old(self, ticket: Ticket, file: DrawingFile) -> bool:
-        needed = self.expiry_margin + file.size / MIN_RATE
-        return ticket.expires_at - time.time() < needed
-
     async def _renew(self, item: Ticketed, reason: str) -> Ticketed:
         self.stats.rerequested[reason] += 1
         log.info("upload.rerequested", file=item.file.rel, uuid=item.ticket.uuid, reason=reason)
@@ -96,7 +100,7 @@ class UploadStage:
 
     async def _post_one(self, item: Ticketed) -> Uploaded:
         for attempt in range(POST_ATTEMPTS):
-            if self._too_old(item.ticket, item.file):
+            if too_old(item.ticket, item.file.size, self.expiry_margin, time.time()):
                 item = await self._renew(item, "near_expiry")
             try:
                 sha256 = await post_file(self.session, item.ticket, item.file)

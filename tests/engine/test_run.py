@@ -14,7 +14,7 @@ import pytest
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, Wan, serve
 from bulkimport.models import FileState, Plan
 from bulkimport.pipeline import RunResult, plan_only, run_import
-from bulkimport.report import build_report, exit_code
+from bulkimport.report import exit_code, report_entries
 from bulkimport.samples import write_archive
 
 from .conftest import CREDENTIALS, emulator_state, make_settings, write_pdf
@@ -60,7 +60,7 @@ async def test_a_few_hundred_files_arrive_exactly_once_in_full_batches(
     result = await run(emulator, tmp_path / "src", batch_size=50, batch_max_wait=30)
     assert exit_code(result) == 0
     assert result.stats.planned[Plan.NEW] == 240
-    assert {r.state for r in result.rows} == {FileState.VERIFIED}
+    assert set(result.states) == {FileState.VERIFIED}
     state = await assert_exactly_once(emulator, paths)
     sizes = sorted(len(du["imports"]) for du in state["drawing_uploads"])
     assert sizes == [40, 50, 50, 50, 50]  # full batches, the rest at the end of input
@@ -175,7 +175,7 @@ async def test_bad_files_are_reported_and_the_others_import(
     (root / "scan0001.pdf").write_bytes(b"%PDF-1.4 no number")
     result = await run(emulator, root)
     assert exit_code(result) == 1
-    report = {f["path"]: f for f in build_report(result)["files"]}
+    report = {f["path"]: f async for f in report_entries(result)}
     assert report["A-9 Empty.pdf"]["error"] == "the file is empty"
     assert "not a PDF" in report["A-8 Renamed.pdf"]["error"]
     assert "does not match" in report["scan0001.pdf"]["error"]
@@ -240,7 +240,7 @@ async def test_a_refused_entry_fails_alone_and_the_rest_of_its_batch_imports(
     others = [write_path(root / f"A-{n} Other.pdf", seed=n) for n in range(2, 5)]
     result = await run(emulator, root)
     assert exit_code(result) == 1
-    report = {f["path"]: f for f in build_report(result)["files"]}
+    report = {f["path"]: f async for f in report_entries(result)}
     assert report["A-1 Plan.pdf"]["state"] == "failed"
     assert "already exists on this drawing" in report["A-1 Plan.pdf"]["error"]
     assert {report[p.name]["state"] for p in others} == {"verified"}
