@@ -1,0 +1,409 @@
+"""bulkimport's benchmarks: throughput, request efficiency and memory, beside baselines.
+
+    python benchmarks/run.py [--scenario NAME ...] [--quick]
+
+Each scenario starts the emulator as its own process (with the network model it names), runs
+the engine as its own process (`bulkimport run`, peak RSS from the kernel), runs the baselines
+on the same data against the same emulator, and checks through the emulator's record that every
+file arrived exactly once. Results: benchmarks/results/latest.json and latest.md.
+
+Scenarios:
+  unthrottled  WAN model, no rate limit: engine overhead against the limit and naive baselines
+  budget       hourly and spike limits on, time-compressed: requests per drawing, budget use
+  expiry       one-hour tickets shrunk to seconds, slow storage: re-requests, zero failures
+  large        GB-sized files, no WAN model: flat memory
+  scale        many tiny files: scan+plan time, journal size, RSS; a re-run uploads nothing
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from archive import make_archive, revise
+from baselines import limit, naive
+
+from bulkimport.planner import sha256_of
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WAN = ["--latency", "0.15", "--s3-latency", "0.03", "--s3-bandwidth", "15"]
+WAN_TEXT = "WAN model: 150 ms per API call, 30 ms per storage request, 15 MB/s per storage link"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRun:
+    wall_s: float
+    peak_rss_mb: float
+    exit_code: int
+    report: dict[str, Any]
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        totals: dict[str, Any] = self.report.get("totals", {})
+        return totals
+
+    def rest_requests(self) -> int:
+        requests = self.totals.get("procore_requests", {})
+        return sum(n for endpoint, n in requests.items() if "/oauth/" not in endpoint)
+
+    def failed(self) -> int:
+        return sum(1 for f in self.report.get("files", []) if f["state"] == "failed")
+
+
+class Emulator:
+    """`bulkimport emulator` in its own process."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bulkimport",
+                "emulator",
+                "--quiet",
+                "--log-format",
+                "json",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.info: dict[str, Any] = json.loads(self.process.stdout.readline())
+
+    def state(self, *sections: str) -> dict[str, Any]:
+        url = f"{self.info['state_url']}?sections={','.join(sections)}"
+        with urllib.request.urlopen(url, timeout=120) as reply:
+            result: dict[str, Any] = json.load(reply)
+            return result
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+@contextmanager
+def emulator(*args: str) -> Iterator[Emulator]:
+    running = Emulator(list(args))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def toml(raw: dict[str, dict[str, Any]]) -> str:
+    return "".join(
+        f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+        for section, values in raw.items()
+    )
+
+
+def run_engine(
+    emu: Emulator, root: Path, work: Path, *, dry_run: bool = False, **engine: Any
+) -> EngineRun:
+    """`bulkimport run` as its own process; its peak RSS comes from wait4."""
+    info = emu.info
+    config = work / "bulkimport.toml"
+    config.write_text(
+        toml(
+            {
+                "procore": {
+                    "api_base": info["api_base"],
+                    "login_base": info["login_base"],
+                    "company_id": info["company_id"],
+                    "project_id": info["project_id"],
+                },
+                "source": {"root": str(root)},
+                "target": {"drawing_area": "Building A", "drawing_set": "Issued for Construction"},
+                "engine": {"journal": str(work / "journal.sqlite3"), **engine},
+            }
+        )
+    )
+    report = work / "report.json"
+    report.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "bulkimport", "run", "--config", str(config)]
+    command += ["--dry-run"] if dry_run else ["--report", str(report), "--no-progress"]
+    env = {
+        **os.environ,
+        "PROCORE_CLIENT_ID": info["client_id"],
+        "PROCORE_CLIENT_SECRET": info["client_secret"],
+    }
+    started = time.perf_counter()
+    with (work / "engine.log").open("ab") as log:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    body = json.loads(report.read_text()) if report.exists() else {}
+    return EngineRun(wall, usage.ru_maxrss / 1024, process.returncode, body)
+
+
+def exactly_once(emu: Emulator, paths: list[Path], versions: int = 1) -> bool:
+    """Every file's bytes attached once (each of `versions` versions), from the emulator's
+    record of what it received."""
+    uploads = emu.state("uploads")["uploads"]
+    attached = Counter(u["sha256"] for u in uploads if u["attached_to"] is not None)
+    current = all(attached[sha256_of(p)] == 1 for p in paths)
+    each_once = set(attached.values()) <= {1}
+    return current and each_once and sum(attached.values()) == len(paths) * versions
+
+
+def budget_use(timeline: list[list[Any]], rate: float) -> float:
+    """Requests made while work remained (to the last Create Drawing Upload) over those allowed."""
+    imports = [t for t, name in timeline if name.endswith("/drawing_uploads") and "POST" in name]
+    span = max(imports) - timeline[0][0]
+    used = sum(1 for t, _ in timeline if t <= max(imports))
+    return used / (span * rate) if span > 0 else 0.0
+
+
+def import_seconds(timeline: list[list[Any]]) -> float:
+    """From the engine's first API call to its last Create Drawing Upload: the import itself,
+    without process start-up or the wait for Procore's processing that follows it."""
+    imports = [t for t, name in timeline if name.endswith("/drawing_uploads") and "POST" in name]
+    return float(max(imports) - timeline[0][0])
+
+
+def result(**values: Any) -> dict[str, Any]:
+    keys = [
+        "files",
+        "engine_files_per_s",
+        "limit_files_per_s",
+        "naive_files_per_s",
+        "engine_mb_per_s",
+        "requests_per_drawing",
+        "budget_use",
+        "rerequested_tickets",
+        "failed_files",
+        "peak_rss_mb",
+        "wall_s",
+    ]
+    return {key: values.pop(key, None) for key in keys} | values
+
+
+def mb(paths: list[Path]) -> float:
+    return sum(p.stat().st_size for p in paths) / 1e6
+
+
+# Scenarios ---------------------------------------------------------------------------------
+
+
+def unthrottled(work: Path, quick: bool) -> dict[str, Any]:
+    paths = make_archive(work / "src", 60 if quick else 400, min_mb=0.5, max_mb=10)
+    with emulator(*WAN, "--processing-delay", "1") as emu:
+        run = run_engine(
+            emu, work / "src", work, create_upload_workers=16, upload_workers=8, verify_interval=1
+        )
+        seconds = import_seconds(emu.state("timeline")["timeline"])
+        once = exactly_once(emu, paths)
+        areas = {a["name"]: a["id"] for a in emu.info["drawing_areas"]}
+        set_id = emu.info["drawing_sets"][0]["id"]
+        lim = anyio.run(limit, emu.info, paths, 8)
+        nai = anyio.run(naive, emu.info, paths[: 8 if quick else 30], areas["Building B"], set_id)
+    engine_fps = len(paths) / seconds
+    return result(
+        files=len(paths),
+        engine_files_per_s=round(engine_fps, 2),
+        limit_files_per_s=round(lim.files_per_s, 2),
+        naive_files_per_s=round(nai.files_per_s, 2),
+        engine_mb_per_s=round(mb(paths) / seconds, 1),
+        engine_import_s=round(seconds, 2),
+        requests_per_drawing=round(run.rest_requests() / len(paths), 3),
+        rerequested_tickets=sum(run.totals["rerequested_tickets"].values()),
+        failed_files=run.failed(),
+        peak_rss_mb=round(run.peak_rss_mb, 1),
+        wall_s=round(run.wall_s, 2),
+        engine_vs_limit=round(engine_fps / lim.files_per_s, 2),
+        engine_vs_naive=round(engine_fps / nai.files_per_s, 1),
+        exactly_once=once,
+        network=WAN_TEXT,
+    )
+
+
+def budget(work: Path, quick: bool) -> dict[str, Any]:
+    """New drawings, then the same files changed: revisions of drawings that exist."""
+    files = 300 if quick else 1500
+    paths = make_archive(work / "src", files, min_mb=0.02, max_mb=0.2)
+    # The "hour" shrunk to 15 s so a run spans several: 20/s on average, 24/s in a burst.
+    hourly, window, spike = 300, 15, 240
+    limits = ["--hourly-limit", str(hourly), "--hourly-window", str(window)]
+    limits += ["--spike-limit", str(spike), "--spike-window", "10"]
+    with emulator(*limits, "--latency", "0.05", "--s3-latency", "0.02") as emu:
+        first = run_engine(emu, work / "src", work)
+        timeline = emu.state("timeline")["timeline"]
+        revise(paths)  # every file again, dated the next day: revisions of existing drawings
+        second = run_engine(emu, work / "src", work)
+        revisions = emu.state("timeline")["timeline"][len(timeline) :]
+        once = exactly_once(emu, paths, versions=2)
+    rate = min(hourly / window, spike / 10)
+    use = min(budget_use(timeline, rate), budget_use(revisions, rate))
+    return result(
+        files=files,
+        engine_files_per_s=round(files / second.wall_s, 2),
+        engine_mb_per_s=round(mb(paths) / second.wall_s, 2),
+        requests_per_drawing=round(second.rest_requests() / files, 3),
+        requests_per_new_drawing=round(first.rest_requests() / files, 3),
+        requests_by_endpoint_new=first.totals["procore_requests"],
+        budget_use=round(use, 3),
+        rate_limited=first.totals["rate_limited"] + second.totals["rate_limited"],
+        drawing_uploads=first.totals["drawing_uploads"] + second.totals["drawing_uploads"],
+        rerequested_tickets=sum(second.totals["rerequested_tickets"].values()),
+        failed_files=first.failed() + second.failed(),
+        peak_rss_mb=round(max(first.peak_rss_mb, second.peak_rss_mb), 1),
+        wall_s=round(first.wall_s + second.wall_s, 2),
+        exactly_once=once,
+        network=f"rate limits: {hourly} per {window} s and {spike} per 10 s; 50 ms per call",
+    )
+
+
+def expiry(work: Path, quick: bool) -> dict[str, Any]:
+    paths = make_archive(work / "src", 24 if quick else 100, min_mb=1.5, max_mb=3)
+    args = ["--upload-ttl", "3", "--s3-bandwidth", "1", "--s3-latency", "0.05", "--latency", "0.05"]
+    with emulator(*args) as emu:
+        # Two slow POST workers behind four ticket makers: tickets wait past half their life.
+        run = run_engine(emu, work / "src", work, upload_workers=2, create_upload_workers=4)
+        once = exactly_once(emu, paths)
+    return result(
+        files=len(paths),
+        engine_files_per_s=round(len(paths) / run.wall_s, 2),
+        engine_mb_per_s=round(mb(paths) / run.wall_s, 2),
+        requests_per_drawing=round(run.rest_requests() / len(paths), 3),
+        rerequested_tickets=sum(run.totals["rerequested_tickets"].values()),
+        rerequested_by_reason=run.totals["rerequested_tickets"],
+        failed_files=run.failed(),
+        peak_rss_mb=round(run.peak_rss_mb, 1),
+        wall_s=round(run.wall_s, 2),
+        exactly_once=once,
+        network="upload TTL 3 s; storage at 1 MB/s per link; 50 ms per call",
+    )
+
+
+def large(work: Path, quick: bool) -> dict[str, Any]:
+    paths = make_archive(work / "src", 0, large=1 if quick else 3, large_gb=2.0)
+    with emulator("--processing-delay", "1", "--storage-dir", str(work / "stored")) as emu:
+        run = run_engine(emu, work / "src", work)
+        once = exactly_once(emu, paths)
+    return result(
+        files=len(paths),
+        engine_files_per_s=round(len(paths) / run.wall_s, 3),
+        engine_mb_per_s=round(mb(paths) / run.wall_s, 1),
+        requests_per_drawing=round(run.rest_requests() / len(paths), 3),
+        rerequested_tickets=sum(run.totals["rerequested_tickets"].values()),
+        failed_files=run.failed(),
+        peak_rss_mb=round(run.peak_rss_mb, 1),
+        wall_s=round(run.wall_s, 2),
+        file_gb=2.0,
+        exactly_once=once,
+        network="loopback, no WAN model",
+    )
+
+
+def scale(work: Path, quick: bool) -> dict[str, Any]:
+    files = 10_000 if quick else 100_000
+    paths = make_archive(work / "src", files, min_mb=0.002, max_mb=0.005)
+    with emulator("--processing-delay", "0.5") as emu:
+        plan = run_engine(emu, work / "src", work, dry_run=True)
+        run = run_engine(emu, work / "src", work, create_upload_workers=16, upload_workers=16)
+        before = emu.state("requests")["requests"]
+        again = run_engine(emu, work / "src", work)
+        after = emu.state("requests")["requests"]
+    upload_calls = "POST /rest/v1.1/projects/{project_id}/uploads"
+    return result(
+        files=files,
+        engine_files_per_s=round(files / run.wall_s, 1),
+        engine_mb_per_s=round(mb(paths) / run.wall_s, 2),
+        requests_per_drawing=round(run.rest_requests() / files, 3),
+        rerequested_tickets=sum(run.totals["rerequested_tickets"].values()),
+        failed_files=run.failed(),
+        peak_rss_mb=round(max(run.peak_rss_mb, again.peak_rss_mb, plan.peak_rss_mb), 1),
+        wall_s=round(run.wall_s, 2),
+        scan_plan_s=round(plan.wall_s, 2),
+        scan_plan_rss_mb=round(plan.peak_rss_mb, 1),
+        rerun_s=round(again.wall_s, 2),
+        rerun_upload_calls=after.get(upload_calls, 0) - before.get(upload_calls, 0),
+        journal_mb=round((work / "journal.sqlite3").stat().st_size / 1e6, 2),
+        network="loopback, no WAN model",
+    )
+
+
+SCENARIOS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
+    "unthrottled": unthrottled,
+    "budget": budget,
+    "expiry": expiry,
+    "large": large,
+    "scale": scale,
+}
+
+
+def markdown(results: dict[str, Any], quick: bool, total: float) -> str:
+    columns = [
+        ("files", "files"),
+        ("engine files/s", "engine_files_per_s"),
+        ("limit files/s", "limit_files_per_s"),
+        ("naive files/s", "naive_files_per_s"),
+        ("engine MB/s", "engine_mb_per_s"),
+        ("requests/drawing", "requests_per_drawing"),
+        ("budget use", "budget_use"),
+        ("re-requested", "rerequested_tickets"),
+        ("failed", "failed_files"),
+        ("peak RSS MB", "peak_rss_mb"),
+        ("wall s", "wall_s"),
+    ]
+    lines = [
+        (
+            f"Benchmarks ({'--quick' if quick else 'full'}, {total:.0f} s in all, "
+            f"{os.cpu_count()} cores)"
+        ),
+        "",
+        "| scenario | " + " | ".join(title for title, _ in columns) + " |",
+        "|---" * (len(columns) + 1) + "|",
+    ]
+    for name, values in results.items():
+        cells = ["-" if values.get(key) is None else str(values[key]) for _, key in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for name, values in results.items():
+        extra = {k: v for k, v in values.items() if k not in dict(columns).values()}
+        lines.append(f"- **{name}**: " + "; ".join(f"{k} {v}" for k, v in extra.items()))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="bulkimport benchmarks")
+    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS))
+    parser.add_argument("--quick", action="store_true", help="every scenario within ~5 minutes")
+    args = parser.parse_args()
+    chosen = args.scenario or list(SCENARIOS)
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    for name in chosen:
+        with tempfile.TemporaryDirectory(prefix=f"bulkimport-bench-{name}-") as scratch:
+            began = time.perf_counter()
+            results[name] = SCENARIOS[name](Path(scratch), args.quick)
+            print(f"{name}: {time.perf_counter() - began:.0f} s {json.dumps(results[name])}")  # noqa: T201
+    total = time.perf_counter() - started
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results, args.quick, total)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)  # noqa: T201 - the benchmark's result is its output
+
+
+if __name__ == "__main__":
+    main()
