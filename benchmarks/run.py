@@ -201,6 +201,20 @@ def mb(paths: list[Path]) -> float:
     return sum(p.stat().st_size for p in paths) / 1e6
 
 
+def whole_run(run: EngineRun, paths: list[Path]) -> dict[str, Any]:
+    """The common figures of a scenario measured over the engine's whole run."""
+    return {
+        "files": len(paths),
+        "engine_files_per_s": round(len(paths) / run.wall_s, 3),
+        "engine_mb_per_s": round(mb(paths) / run.wall_s, 1),
+        "requests_per_drawing": round(run.rest_requests() / len(paths), 3),
+        "rerequested_tickets": sum(run.totals["rerequested_tickets"].values()),
+        "failed_files": run.failed(),
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+        "wall_s": round(run.wall_s, 2),
+    }
+
+
 # Scenarios ---------------------------------------------------------------------------------
 
 
@@ -280,15 +294,8 @@ def expiry(work: Path, quick: bool) -> dict[str, Any]:
         run = run_engine(emu, work / "src", work, upload_workers=2, create_upload_workers=4)
         once = exactly_once(emu, paths)
     return result(
-        files=len(paths),
-        engine_files_per_s=round(len(paths) / run.wall_s, 2),
-        engine_mb_per_s=round(mb(paths) / run.wall_s, 2),
-        requests_per_drawing=round(run.rest_requests() / len(paths), 3),
-        rerequested_tickets=sum(run.totals["rerequested_tickets"].values()),
+        **whole_run(run, paths),
         rerequested_by_reason=run.totals["rerequested_tickets"],
-        failed_files=run.failed(),
-        peak_rss_mb=round(run.peak_rss_mb, 1),
-        wall_s=round(run.wall_s, 2),
         exactly_once=once,
         network="upload TTL 3 s; storage at 1 MB/s per link; 50 ms per call",
     )
@@ -300,17 +307,7 @@ def large(work: Path, quick: bool) -> dict[str, Any]:
         run = run_engine(emu, work / "src", work)
         once = exactly_once(emu, paths)
     return result(
-        files=len(paths),
-        engine_files_per_s=round(len(paths) / run.wall_s, 3),
-        engine_mb_per_s=round(mb(paths) / run.wall_s, 1),
-        requests_per_drawing=round(run.rest_requests() / len(paths), 3),
-        rerequested_tickets=sum(run.totals["rerequested_tickets"].values()),
-        failed_files=run.failed(),
-        peak_rss_mb=round(run.peak_rss_mb, 1),
-        wall_s=round(run.wall_s, 2),
-        file_gb=2.0,
-        exactly_once=once,
-        network="loopback, no WAN model",
+        **whole_run(run, paths), file_gb=2.0, exactly_once=once, network="loopback, no WAN model"
     )
 
 

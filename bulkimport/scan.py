@@ -1,6 +1,7 @@
 """The producer's first half: walk the source root and describe each PDF.
 
-The walk is a generator, so 100,000 files are never listed in memory first. Symlinked folders
+The walk is a generator over the filesystem's own listing, so 100,000 files are never held in
+memory at once. Symlinked folders
 are not followed, so a link cannot loop the walk. A file that cannot become a drawing (empty,
 unreadable, not a PDF, a name that does not match) becomes a `FileRejected`, never a stop.
 """
@@ -62,30 +63,33 @@ def selected(rel: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bo
 
 
 def walk(source: SourceSettings) -> Iterator[Found]:
-    """Every selected regular file below the root, depth first, in name order."""
+    """Every selected regular file below the root, a folder's files before its subfolders.
+
+    Entries stream in the order the filesystem gives them: sorting a folder of 100,000 files
+    would hold them all in memory first.
+    """
     stack = [source.root]
     while stack:
         folder = stack.pop()
         try:
-            with os.scandir(folder) as entries:
-                ordered = sorted(entries, key=lambda e: e.name)
+            entries = os.scandir(folder)
         except OSError:
             continue  # an unreadable folder holds nothing we can import
-        for entry in reversed(ordered):
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
-        for entry in ordered:
-            if not entry.is_file():
-                continue
-            path = Path(entry.path)
-            rel = path.relative_to(source.root).as_posix()
-            if not selected(rel, source.include, source.exclude):
-                continue
-            try:
-                stat = entry.stat()
-            except OSError:
-                continue  # vanished between listing and stat
-            yield Found(path, rel, stat.st_size, stat.st_mtime_ns)
+        with entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                    continue
+                if not entry.is_file():
+                    continue
+                rel = Path(entry.path).relative_to(source.root).as_posix()
+                if not selected(rel, source.include, source.exclude):
+                    continue
+                try:
+                    stat = entry.stat()
+                except OSError:
+                    continue  # vanished between listing and stat
+                yield Found(Path(entry.path), rel, stat.st_size, stat.st_mtime_ns)
 
 
 @dataclass(frozen=True, slots=True)

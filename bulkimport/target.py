@@ -106,22 +106,29 @@ class DrawingIndex:
         if key in self._ids:
             return self._ids[key]
         lock = self._locks.setdefault(key, anyio.Lock())
-        async with lock:  # the first worker creates it; the others then find it
-            if key in self._ids:
-                return self._ids[key]
-            try:
-                drawing_id = await self._client.create_drawing(
-                    self._area_id, file.number, file.title, file.discipline
-                )
-                self.created += 1
-                log.info("drawing.created", number=file.number, id=drawing_id)
-            except ProcoreRejected as exc:
-                # A create whose answer was lost comes back as "already taken": look it up.
-                if exc.status != 422 or "taken" not in exc.message:
-                    raise
-                self._ids.update(await self._listed(self._client, self._area_id))
-                if key not in self._ids:
-                    raise
-                return self._ids[key]
-            self._ids[key] = drawing_id
-            return drawing_id
+        try:
+            async with lock:  # the first worker creates it; the others then find it
+                return await self._create(key, file)
+        finally:
+            if key in self._ids and self._locks.get(key) is lock:
+                del self._locks[key]  # known now: later callers never need the lock
+
+    async def _create(self, key: str, file: DrawingFile) -> int:
+        if key in self._ids:
+            return self._ids[key]
+        try:
+            drawing_id = await self._client.create_drawing(
+                self._area_id, file.number, file.title, file.discipline
+            )
+            self.created += 1
+            log.info("drawing.created", number=file.number, id=drawing_id)
+        except ProcoreRejected as exc:
+            # A create whose answer was lost comes back as "already taken": look it up.
+            if exc.status != 422 or "taken" not in exc.message:
+                raise
+            self._ids.update(await self._listed(self._client, self._area_id))
+            if key not in self._ids:
+                raise
+            return self._ids[key]
+        self._ids[key] = drawing_id
+        return drawing_id
