@@ -1,0 +1,132 @@
+"""The processes a benchmark runs: the emulator, and the engine with its peak RSS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+PEAK_RSS = Path(__file__).resolve().parent / "peak_rss.py"  # charges the engine its own memory
+
+
+@dataclass(frozen=True, slots=True)
+class EngineRun:
+    wall_s: float
+    peak_rss_mb: float
+    exit_code: int
+    report: dict[str, Any]
+
+    @property
+    def totals(self) -> dict[str, Any]:
+        totals: dict[str, Any] = self.report.get("totals", {})
+        return totals
+
+    def rest_requests(self) -> int:
+        requests = self.totals.get("procore_requests", {})
+        return sum(n for endpoint, n in requests.items() if "/oauth/" not in endpoint)
+
+    def failed(self) -> int:
+        return sum(1 for f in self.report.get("files", []) if f["state"] == "failed")
+
+
+class Emulator:
+    """`bulkimport emulator` in its own process."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bulkimport",
+                "emulator",
+                "--quiet",
+                "--log-format",
+                "json",
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.info: dict[str, Any] = json.loads(self.process.stdout.readline())
+
+    def state(self, *sections: str) -> dict[str, Any]:
+        url = f"{self.info['state_url']}?sections={','.join(sections)}"
+        with urllib.request.urlopen(url, timeout=120) as reply:
+            result: dict[str, Any] = json.load(reply)
+            return result
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+@contextmanager
+def emulator(*args: str) -> Iterator[Emulator]:
+    running = Emulator(list(args))
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def toml(raw: dict[str, dict[str, Any]]) -> str:
+    return "".join(
+        f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+        for section, values in raw.items()
+    )
+
+
+def run_engine(
+    emu: Emulator, root: Path, work: Path, *, dry_run: bool = False, **engine: Any
+) -> EngineRun:
+    """`bulkimport run` as its own process, started by peak_rss.py so that the peak RSS the
+    kernel reports is the engine's own."""
+    info = emu.info
+    config = work / "bulkimport.toml"
+    config.write_text(
+        toml(
+            {
+                "procore": {
+                    "api_base": info["api_base"],
+                    "login_base": info["login_base"],
+                    "company_id": info["company_id"],
+                    "project_id": info["project_id"],
+                },
+                "source": {"root": str(root)},
+                "target": {"drawing_area": "Building A", "drawing_set": "Issued for Construction"},
+                "engine": {"journal": str(work / "journal.sqlite3"), **engine},
+            }
+        )
+    )
+    report = work / "report.json"
+    report.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "bulkimport", "run", "--config", str(config)]
+    command += ["--dry-run"] if dry_run else ["--report", str(report), "--no-progress"]
+    env = {
+        **os.environ,
+        "PROCORE_CLIENT_ID": info["client_id"],
+        "PROCORE_CLIENT_SECRET": info["client_secret"],
+    }
+    rss = work / "peak_rss"
+    started = time.perf_counter()
+    with (work / "engine.log").open("ab") as log:
+        done = subprocess.run(
+            [sys.executable, str(PEAK_RSS), str(rss), "--", *command],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+            check=False,
+        )
+    wall = time.perf_counter() - started
+    body = json.loads(report.read_text()) if report.exists() else {}
+    return EngineRun(wall, float(rss.read_text()), done.returncode, body)
