@@ -100,15 +100,15 @@ async def run_import(
                             )
                         _wire(
                             tg,
-                            settings,
-                            journal,
-                            client,
-                            stats,
-                            plans,
-                            uploads,
-                            sender,
-                            target,
-                            stop,
+                            settings=settings,
+                            journal=journal,
+                            client=client,
+                            stats=stats,
+                            plans=plans,
+                            uploads=uploads,
+                            sender=sender,
+                            target=target,
+                            stop=stop,
                         )
                     outer.cancel_scope.cancel()
                 stats.drawings_created = index.created
@@ -127,6 +127,7 @@ async def run_import(
 
 def _wire(
     tg: TaskGroup,
+    *,
     settings: Settings,
     journal: Journal,
     client: ProcoreClient,
