@@ -1,7 +1,8 @@
-"""Uploaded files become `drawing_log_imports` batches: flushed when full, when the oldest item
-has waited `max_wait` seconds, and at the end of input.
+"""Uploaded files become `drawing_log_imports` batches, one open batch per target (area, set,
+review or not): a batch is flushed when full, when its oldest item has waited `max_wait`
+seconds, and at the end of input.
 
-The age limit runs from the batch's first item, not from the last receive, so a slow trickle of
+The age limit runs from a batch's first item, not from the last receive, so a slow trickle of
 files cannot hold a batch open for ever.
 """
 
@@ -24,25 +25,28 @@ def new_token() -> str:
 async def batch_uploads(
     uploads: ObjectReceiveStream[Uploaded],
     batches: ObjectSendStream[Batch],
-    target: Target,
     size: int,
     max_wait: float,
 ) -> None:
     async with uploads, batches:
-        pending: list[Uploaded] = []
-        deadline = math.inf  # no clock while the batch is empty
+        pending: dict[Target, list[Uploaded]] = {}
+        deadlines: dict[Target, float] = {}
         while True:
-            with anyio.CancelScope(deadline=deadline):
+            due = min(deadlines.values(), default=math.inf)  # no clock while nothing waits
+            with anyio.CancelScope(deadline=due):
                 try:
                     item = await uploads.receive()
                 except anyio.EndOfStream:
                     break
-                if not pending:
-                    deadline = anyio.current_time() + max_wait
-                pending.append(item)
-                if len(pending) < size:
+                group = pending.setdefault(item.target, [])
+                if not group:
+                    deadlines[item.target] = anyio.current_time() + max_wait
+                group.append(item)
+                if len(group) < size:
                     continue
-            await batches.send(Batch(new_token(), target, tuple(pending)))
-            pending, deadline = [], math.inf
-        if pending:
-            await batches.send(Batch(new_token(), target, tuple(pending)))
+            now = anyio.current_time()
+            for target in [t for t, g in pending.items() if len(g) >= size or deadlines[t] <= now]:
+                await batches.send(Batch(new_token(), target, tuple(pending.pop(target))))
+                del deadlines[target]
+        for target, group in pending.items():
+            await batches.send(Batch(new_token(), target, tuple(group)))

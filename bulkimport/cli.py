@@ -12,6 +12,7 @@ from typing import NoReturn
 
 import anyio
 import click
+import structlog
 
 from . import __version__, logs
 from .emulator_cli import LOG_FORMAT, emulator
@@ -72,16 +73,37 @@ def _settings(config_path: Path, source: Path | None, journal: Path | None) -> S
     return settings
 
 
+def _from_env(name: str) -> str:
+    """NAME from the environment, or the first line of the file NAME_FILE names (for
+    systemd credentials, Docker and Kubernetes secrets)."""
+    value = os.environ.get(name, "")
+    file_name = os.environ.get(f"{name}_FILE", "")
+    if value or not file_name:
+        return value
+    try:
+        lines = Path(file_name).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        # The file's name may be shown; its content never is.
+        _fail(EXIT_USAGE, f"cannot read {name}_FILE ({file_name}): {exc.__class__.__name__}")
+    return lines[0].strip() if lines else ""
+
+
 def _credentials_if_set() -> Credentials | None:
-    client_id = os.environ.get("PROCORE_CLIENT_ID", "")
-    secret = os.environ.get("PROCORE_CLIENT_SECRET", "")
+    client_id = _from_env("PROCORE_CLIENT_ID")
+    secret = _from_env("PROCORE_CLIENT_SECRET")
+    if secret:
+        logs.keep_secret(secret)
     return Credentials(client_id, secret) if client_id and secret else None
 
 
 def _credentials() -> Credentials:
     found = _credentials_if_set()
     if found is None:
-        _fail(EXIT_USAGE, "set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET in the environment")
+        _fail(
+            EXIT_USAGE,
+            "set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET in the environment "
+            "(or PROCORE_CLIENT_ID_FILE and PROCORE_CLIENT_SECRET_FILE naming files)",
+        )
     return found
 
 
@@ -107,7 +129,7 @@ def _root_cause(exc: BaseException) -> BaseException:
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write a JSON report: one entry per file, and totals.",
+    help="Write a JSON report (one entry per file, and totals) and the same as CSV beside it.",
 )
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
@@ -157,7 +179,10 @@ def run(
     if show:
         click.echo("", err=True)
     if report_path is not None:
-        anyio.run(write_report, report_path, result)
+        table = anyio.run(write_report, report_path, result)
+        structlog.get_logger("bulkimport.report").info(
+            "report.written", json=str(report_path), csv=str(table)
+        )
     click.echo(summary_text(result))
     if result.interrupted:
         _fail(EXIT_STOPPED, "stopped on request; the journal keeps the state: run again to resume")

@@ -1,8 +1,9 @@
 """What a plan costs in Procore requests, and how long that takes at the current budget.
 
 The same model serves `--dry-run` (before anything is sent) and the progress ETA (while a run
-goes): per file to upload one Create Upload, one Create Drawing per number the area lacks, one
-Create Drawing Upload per batch, and about one verification call per batch.
+goes): per file to upload one Create Upload, one Create Drawing per number its area lacks (none
+for files Procore reads itself, in review), one Create Drawing Upload per batch (batches do not
+mix areas, sets or review), and about one verification call per batch.
 """
 
 from __future__ import annotations
@@ -33,14 +34,20 @@ class Cost:
 
 
 def plan_cost(
-    numbers_to_upload: Iterable[str], existing: set[str], resumed: int, batch_size: int
+    numbers: Iterable[tuple[str, str]],
+    existing: set[tuple[str, str]],
+    reviewed: int,
+    batch_groups: Iterable[int],
+    batch_size: int,
 ) -> Cost:
-    """The requests a plan needs; `existing` holds the area's numbers, casefolded."""
-    numbers = [n.casefold() for n in numbers_to_upload]
-    batches = math.ceil((len(numbers) + resumed) / batch_size)
+    """The requests a plan needs. `numbers` are the (area, number) of direct-mode files to
+    upload and `existing` those the areas have, all casefolded; `reviewed` files go through
+    review; `batch_groups` counts the files per batch target, resumed uploads included."""
+    wanted = list(numbers)
+    batches = sum(math.ceil(n / batch_size) for n in batch_groups)
     return Cost(
-        create_drawing=len(set(numbers) - existing),
-        create_upload=len(numbers),
+        create_drawing=len(set(wanted) - existing),
+        create_upload=len(wanted) + reviewed,
         create_drawing_upload=batches,
         verify=batches,
     )

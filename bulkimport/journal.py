@@ -22,7 +22,7 @@ from typing import Any, TextIO, TypeVar
 import anyio
 
 from .errors import JournalError
-from .models import Batch, DrawingFile, FileState
+from .models import Batch, DrawingFile, FileState, Target
 from .run_lock import hold_run_lock
 
 T = TypeVar("T")
@@ -38,10 +38,16 @@ CREATE TABLE IF NOT EXISTS files (
     revision TEXT,
     discipline TEXT,
     drawing_date TEXT,
+    received_date TEXT,
+    area TEXT,
+    drawing_set TEXT,
+    review INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL,
     upload_uuid TEXT,
     uploaded_at REAL,
     drawing_id INTEGER,
+    area_id INTEGER,
+    set_id INTEGER,
     batch_id TEXT,
     drawing_upload_id INTEGER,
     error TEXT,
@@ -53,6 +59,7 @@ CREATE TABLE IF NOT EXISTS batches (
     token TEXT PRIMARY KEY,
     area_id INTEGER NOT NULL,
     set_id INTEGER NOT NULL,
+    review INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     drawing_upload_id INTEGER,
     error TEXT,
@@ -60,7 +67,20 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Columns version 2 added (many targets per run, received dates, review), for journals of 1.
+MIGRATIONS = {
+    "1": [
+        "ALTER TABLE files ADD COLUMN received_date TEXT",
+        "ALTER TABLE files ADD COLUMN area TEXT",
+        "ALTER TABLE files ADD COLUMN drawing_set TEXT",
+        "ALTER TABLE files ADD COLUMN review INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE files ADD COLUMN area_id INTEGER",
+        "ALTER TABLE files ADD COLUMN set_id INTEGER",
+        "ALTER TABLE batches ADD COLUMN review INTEGER NOT NULL DEFAULT 0",
+        "UPDATE meta SET value='2' WHERE key='schema_version'",
+    ]
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +94,16 @@ class FileRow:
     revision: str | None
     discipline: str | None
     drawing_date: str | None
+    received_date: str | None
+    area: str | None
+    drawing_set: str | None
+    review: bool
     state: FileState
     upload_uuid: str | None
     uploaded_at: float | None
     drawing_id: int | None
+    area_id: int | None
+    set_id: int | None
     batch_id: str | None
     drawing_upload_id: int | None
     error: str | None
@@ -88,6 +114,7 @@ class PendingBatch:
     token: str
     area_id: int
     set_id: int
+    review: bool
     rows: tuple[FileRow, ...]
 
 
@@ -95,7 +122,22 @@ def _row(record: sqlite3.Row) -> FileRow:
     values = dict(record)
     values.pop("updated_at", None)
     values["state"] = FileState(values["state"])
+    values["review"] = bool(values["review"])
     return FileRow(**values)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a journal an earlier version wrote up to this schema, in one transaction."""
+    has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone()
+    if not has_meta:
+        return  # a new journal
+    found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    steps = MIGRATIONS.get(found[0]) if found else None
+    if steps:
+        with db:
+            db.execute("BEGIN")
+            for statement in steps:
+                db.execute(statement)
 
 
 class Journal:
@@ -124,6 +166,7 @@ class Journal:
                 db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
+                _migrate(db)
                 db.executescript(SCHEMA)
                 db.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
@@ -179,14 +222,17 @@ class Journal:
                 (
                     (
                         "INSERT INTO files (rel, size, mtime_ns, number, title, revision, discipline,"
-                        " drawing_date, state, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                        " drawing_date, received_date, area, drawing_set, review, state, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                         " ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
                         " mtime_ns=excluded.mtime_ns, sha256=NULL, number=excluded.number,"
                         " title=excluded.title, revision=excluded.revision,"
                         " discipline=excluded.discipline, drawing_date=excluded.drawing_date,"
+                        " received_date=excluded.received_date, area=excluded.area,"
+                        " drawing_set=excluded.drawing_set, review=excluded.review,"
                         " state=excluded.state, upload_uuid=NULL, uploaded_at=NULL, drawing_id=NULL,"
-                        " batch_id=NULL, drawing_upload_id=NULL, error=NULL,"
-                        " updated_at=excluded.updated_at"
+                        " area_id=NULL, set_id=NULL, batch_id=NULL, drawing_upload_id=NULL,"
+                        " error=NULL, updated_at=excluded.updated_at"
                     ),
                     (
                         f.rel,
@@ -197,6 +243,10 @@ class Journal:
                         f.revision,
                         f.discipline,
                         f.drawing_date,
+                        f.received_date,
+                        f.area,
+                        f.drawing_set,
+                        int(f.review),
                         FileState.PLANNED,
                         now,
                     ),
@@ -205,8 +255,11 @@ class Journal:
             ],
         )
 
-    async def reject(self, rel: str, size: int, mtime_ns: int, reason: str) -> None:
-        """A file that cannot be imported as it is; a later run looks at it again."""
+    async def reject(
+        self, rel: str, size: int, mtime_ns: int, reason: str, state: FileState = FileState.FAILED
+    ) -> None:
+        """A file that cannot (failed) or should not (skipped) be imported as it is; a later
+        run looks at it again."""
         await self._run(
             self._write,
             [
@@ -215,9 +268,9 @@ class Journal:
                         "INSERT INTO files (rel, size, mtime_ns, state, error, updated_at)"
                         " VALUES (?,?,?,?,?,?) ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
                         " mtime_ns=excluded.mtime_ns, state=excluded.state, error=excluded.error,"
-                        " updated_at=excluded.updated_at"
+                        " drawing_id=NULL, updated_at=excluded.updated_at"
                     ),
-                    (rel, size, mtime_ns, FileState.FAILED, reason, time.time()),
+                    (rel, size, mtime_ns, state, reason, time.time()),
                 )
             ],
         )
@@ -240,8 +293,20 @@ class Journal:
             ],
         )
 
-    async def uploading(self, rel: str, drawing_id: int) -> None:
-        await self._set(rel, state=FileState.UPLOADING, drawing_id=drawing_id, error=None)
+    async def uploading(self, rel: str, drawing_id: int | None, target: Target) -> None:
+        await self._set(
+            rel,
+            state=FileState.UPLOADING,
+            drawing_id=drawing_id,
+            area_id=target.area_id,
+            set_id=target.set_id,
+            error=None,
+        )
+
+    async def skipped(self, rel: str, note: str, drawing_id: int) -> None:
+        """Procore already has this revision of `drawing_id`: not sent, and while the file
+        stays as it is, not looked at again."""
+        await self._set(rel, state=FileState.SKIPPED, error=note, drawing_id=drawing_id)
 
     async def uploaded(self, rel: str, uuid: str, issued_at: float, sha256: str) -> None:
         await self._set(
@@ -267,10 +332,17 @@ class Journal:
         statements: list[tuple[str, Sequence[Any]]] = [
             (
                 (
-                    "INSERT INTO batches (token, area_id, set_id, status, created_at)"
-                    " VALUES (?,?,?,?,?)"
+                    "INSERT INTO batches (token, area_id, set_id, review, status, created_at)"
+                    " VALUES (?,?,?,?,?,?)"
                 ),
-                (batch.token, batch.target.area_id, batch.target.set_id, "pending", now),
+                (
+                    batch.token,
+                    batch.target.area_id,
+                    batch.target.set_id,
+                    int(batch.target.review),
+                    "pending",
+                    now,
+                ),
             )
         ]
         statements += [
@@ -336,7 +408,7 @@ class Journal:
     async def pending_batches(self) -> list[PendingBatch]:
         def query() -> list[PendingBatch]:
             batches = self._db.execute(
-                "SELECT token, area_id, set_id FROM batches WHERE status='pending'"
+                "SELECT token, area_id, set_id, review FROM batches WHERE status='pending'"
                 " ORDER BY created_at"
             ).fetchall()
             return [
@@ -344,6 +416,7 @@ class Journal:
                     b["token"],
                     b["area_id"],
                     b["set_id"],
+                    bool(b["review"]),
                     tuple(
                         _row(r)
                         for r in self._db.execute(

@@ -1,14 +1,65 @@
-"""structlog set-up: readable on a terminal, JSON lines otherwise, always to stderr."""
+"""structlog set-up: readable on a terminal, JSON lines otherwise, always to stderr.
+
+No event is meant to carry a secret; the redaction here is the second line of defence. Fields
+whose names say they hold one are blanked, and any value containing a string registered with
+`keep_secret` (the client secret, each access token) has it replaced, wherever it appears.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from collections import deque
+from collections.abc import MutableMapping
+from typing import Any, Literal
 
 import structlog
 
 LogFormat = Literal["auto", "console", "json"]
+
+SECRET_FIELDS = frozenset(
+    {
+        "access_token",
+        "authorization",
+        "client_secret",
+        "password",
+        "policy",
+        "refresh_token",
+        "secret",
+        "signature",
+        "x-amz-signature",
+    }
+)
+REDACTED = "[redacted]"
+_secrets: deque[str] = deque(maxlen=32)  # the newest tokens; old ones expired anyway
+
+
+def keep_secret(value: str) -> None:
+    """Never let `value` reach a log line (tokens shorter than 8 characters are not secrets
+    worth the false matches)."""
+    if len(value) >= 8 and value not in _secrets:
+        _secrets.append(value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if str(k).lower() in SECRET_FIELDS else _scrub(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        event[key] = REDACTED if key.lower() in SECRET_FIELDS else _scrub(event[key])
+    return event
 
 
 def configure(fmt: LogFormat = "auto", level: int = logging.INFO) -> None:
@@ -20,7 +71,10 @@ def configure(fmt: LogFormat = "auto", level: int = logging.INFO) -> None:
         structlog.processors.StackInfoRenderer(),
     ]
     if as_json:
-        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        processors.append(structlog.processors.format_exc_info)
+    processors.append(redact)  # after exceptions are rendered, so tracebacks are scrubbed too
+    if as_json:
+        processors.append(structlog.processors.JSONRenderer())
     else:
         processors.append(structlog.dev.ConsoleRenderer())
     structlog.configure(

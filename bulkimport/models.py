@@ -16,6 +16,7 @@ class FileState(StrEnum):
     BATCHED = "batched"
     IMPORTED = "imported"
     VERIFIED = "verified"
+    SKIPPED = "skipped"  # deliberately not imported; the note says why
     FAILED = "failed"
 
 
@@ -27,22 +28,27 @@ class Plan(StrEnum):
     RESUME = "resume"  # an earlier run stopped part-way through it
     RETRY = "retry"  # failed in an earlier run
     UNCHANGED = "unchanged"
+    SKIPPED = "skipped"  # not imported on purpose: not in the manifest, a duplicate, ...
     INVALID = "invalid"
 
 
 @dataclass(frozen=True, slots=True)
 class DrawingFile:
-    """A source PDF and what its name says about the drawing."""
+    """A source PDF and what its name, folder or manifest row says about the drawing."""
 
     path: Path  # absolute
     rel: str  # relative to the source root, with forward slashes: the journal key
     size: int
     mtime_ns: int
-    number: str
+    number: str  # "" when Procore is to read it (review)
     title: str | None
     revision: str
-    discipline: str
+    discipline: str | None  # needed only to create a drawing
     drawing_date: str  # YYYY-MM-DD
+    area: str  # drawing area by name or id, as the config, layout or manifest gives it
+    drawing_set: str
+    received_date: str | None = None
+    review: bool = False  # through Items to Review: no drawing_id, Procore reads the sheet(s)
 
     @property
     def filename(self) -> str:
@@ -61,18 +67,23 @@ class Ticket:
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """Where a Create Drawing Upload puts its files: one area, one set, and whether they go
+    through review (a drawing upload cannot mix the two)."""
+
+    area_id: int
+    set_id: int
+    review: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Uploaded:
     """A file whose bytes are in storage under `uuid`, ready to be attached to a drawing."""
 
     file: DrawingFile
     uuid: str
-    drawing_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    area_id: int
-    set_id: int
+    drawing_id: int | None  # None for review
+    target: Target
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,13 @@
-"""A run, wired: one task group, bounded streams between the stages.
+"""A run, wired: one task group per wave, bounded streams between the stages.
 
 scan+plan ─► [files] ─► create-upload pool ─► [tickets] ─► POST pool ─► [uploaded] ─► batcher
     │                                                                        ▲            │
     └──────────── uploads resumed from the journal ──────────────────────────┘       [batches]
                                                                                           ▼
                                                    verify ◄── [sent] ◄── drawing-upload sender
+
+Most runs are one wave. When a drawing number comes in several revisions, each later revision
+goes in a later wave, which starts once the one before it has been sent and processed.
 """
 
 from __future__ import annotations
@@ -20,24 +23,26 @@ import structlog
 from anyio.abc import TaskGroup
 
 from .batcher import batch_uploads
+from .errors import ConfigError
 from .estimate import Cost, plan_cost
 from .journal import FileRow, Journal
-from .models import Batch, DrawingFile, FileState, Plan, Target, Uploaded
+from .manifest import Manifest, ManifestProblem, read_manifest
+from .models import Batch, DrawingFile, FileState, Plan, Uploaded
 from .pacing import RateBudget
-from .planner import decisions, produce
+from .planner import Decision, Order, Producer, decisions, order_files
 from .procore import ProcoreClient
 from .progress import RunStats, show_progress
 from .sender import SendStage, Sent
 from .settings import Credentials, Settings
 from .stopping import Stop, watch_signals
-from .target import DrawingIndex, find_area, find_set, resolve_target
+from .target import Targets, area_in, set_in
 from .uploader import Ticketed, UploadStage
 from .verify import verify_uploads
 
 log = structlog.get_logger("bulkimport.run")
 
 
-ARRIVED = frozenset({FileState.IMPORTED, FileState.VERIFIED})
+ARRIVED = frozenset({FileState.IMPORTED, FileState.VERIFIED, FileState.SKIPPED})
 
 
 @dataclass(slots=True)
@@ -49,6 +54,7 @@ class RunResult:
     missing: list[FileRow] = field(default_factory=list)  # files that are not in Procore
     requests: dict[str, int] = field(default_factory=dict)  # Procore calls per endpoint
     interrupted: bool = False  # stopped by a signal (drained or not)
+    manifest_problems: list[ManifestProblem] = field(default_factory=list)  # rows with no file
 
 
 async def settle_outcome(journal: Journal, result: RunResult) -> None:
@@ -60,6 +66,16 @@ async def settle_outcome(journal: Journal, result: RunResult) -> None:
                 result.states[row.state] += 1
                 if row.state not in ARRIVED:
                     result.missing.append(row)
+
+
+async def prepare(settings: Settings) -> tuple[Manifest | None, Order]:
+    """The manifest, and the pass over the names that orders revisions."""
+    path = settings.source.manifest
+    manifest = await anyio.to_thread.run_sync(read_manifest, path) if path else None
+    order = await anyio.to_thread.run_sync(order_files, settings, manifest)
+    for problem in order.manifest_problems:
+        log.error("manifest.problem", line=problem.line, path=problem.path, reason=problem.reason)
+    return manifest, order
 
 
 async def run_import(
@@ -75,49 +91,54 @@ async def run_import(
     plans: dict[str, Plan] = {}
     stop = stop or Stop()
     requests: dict[str, int] = {}
+    manifest, order = await prepare(settings)
     journal = await Journal.open(engine.journal)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
+    targets: Targets | None = None
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
             budget = RateBudget(engine.max_requests_per_hour)
             client = ProcoreClient(settings.procore, credentials, session, budget)
             stats.budget, stats.requests = budget, client.requests
+            targets = Targets(client, settings.target)
             try:
-                target = await resolve_target(client, settings.target)
-                index = await DrawingIndex.load(client, target.area_id)
-                log.info("run.started", root=str(settings.source.root), drawings_in_area=len(index))
-                uploads = UploadStage(
-                    client, session, journal, index, stats, engine.expiry_margin, stop
+                await targets.check_defaults()
+                log.info("run.started", root=str(settings.source.root), files=order.files)
+                stages = Stages(
+                    producer=Producer(settings, journal, manifest, order, stats, plans, stop),
+                    uploads=UploadStage(
+                        client, session, journal, targets, stats, engine.expiry_margin, stop
+                    ),
+                    sender=SendStage(client, journal, stats, settings.source.root),
                 )
-                sender = SendStage(client, journal, stats, settings.source.root)
                 async with anyio.create_task_group() as outer:
                     if progress:
                         outer.start_soon(show_progress, stats, engine.progress_interval)
-                    async with anyio.create_task_group() as tg:
+                    with anyio.CancelScope() as work:
                         if handle_signals:
-                            outer.start_soon(
-                                watch_signals, stop, tg.cancel_scope, engine.drain_timeout
-                            )
-                        _wire(
-                            tg,
-                            settings=settings,
-                            journal=journal,
-                            client=client,
-                            stats=stats,
-                            plans=plans,
-                            uploads=uploads,
-                            sender=sender,
-                            target=target,
-                            stop=stop,
-                        )
+                            outer.start_soon(watch_signals, stop, work, engine.drain_timeout)
+                        for wave in range(order.last_wave + 1):
+                            if stop.stopping:
+                                break
+                            if wave:
+                                log.info("run.wave", wave=wave, files=order.in_wave(wave))
+                            async with anyio.create_task_group() as tg:
+                                _wire(tg, settings, client, journal, stats, stages, wave, stop)
+                    stats.scanning = False
                     outer.cancel_scope.cancel()
-                stats.drawings_created = index.created
             finally:
+                stats.drawings_created = targets.drawings_created
                 requests.update(client.requests)
                 stats.rate_limited = budget.rate_limited
                 stats.budget_wait = budget.waited
     finally:
-        result = RunResult(stats, plans, engine.journal, requests=requests)
+        result = RunResult(
+            stats,
+            plans,
+            engine.journal,
+            requests=requests,
+            manifest_problems=order.manifest_problems,
+        )
         with anyio.CancelScope(shield=True):
             await settle_outcome(journal, result)
             await journal.close()
@@ -125,20 +146,25 @@ async def run_import(
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class Stages:
+    producer: Producer
+    uploads: UploadStage
+    sender: SendStage
+
+
 def _wire(
     tg: TaskGroup,
-    *,
     settings: Settings,
-    journal: Journal,
     client: ProcoreClient,
+    journal: Journal,
     stats: RunStats,
-    plans: dict[str, Plan],
-    uploads: UploadStage,
-    sender: SendStage,
-    target: Target,
+    stages: Stages,
+    wave: int,
     stop: Stop,
 ) -> None:
     engine = settings.engine
+    first = wave == 0  # what an earlier run left over is taken up once, in the first wave
     files_tx, files_rx = anyio.create_memory_object_stream[DrawingFile](engine.upload_workers * 2)
     # Small on purpose: a ticket should be used soon after it is issued.
     tickets_tx, tickets_rx = anyio.create_memory_object_stream[Ticketed](2)
@@ -146,22 +172,19 @@ def _wire(
     batch_tx, batch_rx = anyio.create_memory_object_stream[Batch](2)
     sent_tx, sent_rx = anyio.create_memory_object_stream[Sent](64)
     with files_tx, files_rx, tickets_tx, tickets_rx, done_tx, done_rx, batch_tx, batch_rx:
-        tg.start_soon(
-            produce, settings, journal, stats, plans, files_tx.clone(), done_tx.clone(), stop
-        )
+        tg.start_soon(stages.producer.run, wave, files_tx.clone(), done_tx.clone())
         for _ in range(engine.create_upload_workers):
-            tg.start_soon(uploads.create_tickets, files_rx.clone(), tickets_tx.clone())
+            tg.start_soon(stages.uploads.create_tickets, files_rx.clone(), tickets_tx.clone())
         for _ in range(engine.upload_workers):
-            tg.start_soon(uploads.post, tickets_rx.clone(), done_tx.clone())
+            tg.start_soon(stages.uploads.post, tickets_rx.clone(), done_tx.clone())
         tg.start_soon(
             batch_uploads,
             done_rx.clone(),
             batch_tx.clone(),
-            target,
             engine.batch_size,
             engine.batch_max_wait,
         )
-        tg.start_soon(sender.run, batch_rx.clone(), sent_tx)
+        tg.start_soon(stages.sender.run, batch_rx.clone(), sent_tx, first)
         tg.start_soon(
             verify_uploads,
             sent_rx,
@@ -171,6 +194,7 @@ def _wire(
             engine.verify_interval,
             engine.verify_timeout,
             stop,
+            first,
         )
 
 
@@ -178,11 +202,17 @@ def _wire(
 class PlanSummary:
     counts: dict[Plan, int] = field(default_factory=dict)
     examples: dict[Plan, list[str]] = field(default_factory=dict)
-    reasons: dict[str, str] = field(default_factory=dict)  # invalid files and why
+    reasons: dict[str, tuple[Plan, str]] = field(default_factory=dict)  # not sent: why
     bytes_to_upload: int = 0
-    numbers: list[str] = field(default_factory=list)  # of the files to upload
+    numbers: list[tuple[str, str]] = field(default_factory=list)  # (area, number), direct mode
+    reviewed: int = 0  # files to upload through review
+    places: Counter[tuple[str, str, bool]] = field(
+        default_factory=Counter
+    )  # files per batch target
     resumed: int = 0  # uploads an earlier run left, straight to a batch
-    cost: Cost | None = None  # known when the area's drawings could be read
+    manifest_problems: list[ManifestProblem] = field(default_factory=list)
+    waves: int = 1
+    cost: Cost | None = None  # known when the areas' drawings could be read
     cost_seconds: float | None = None  # at the budget Procore reported
     budget_note: str = ""
 
@@ -191,27 +221,18 @@ async def plan_only(
     settings: Settings, credentials: Credentials | None = None, examples: int = 5
 ) -> PlanSummary:
     """What a run would do, from the files and the journal; nothing is written or sent. With
-    credentials it also reads (never writes) the target and its drawings to price the plan."""
+    credentials it also reads (never writes) the targets and their drawings to price the plan."""
+    manifest, order = await prepare(settings)
     journal = (
         await Journal.open(settings.engine.journal, readonly=True)
         if await anyio.Path(settings.engine.journal).exists()
         else None
     )
-    summary = PlanSummary()
+    summary = PlanSummary(manifest_problems=order.manifest_problems, waves=order.last_wave + 1)
     try:
-        async for chunk in decisions(settings, journal):
+        async for chunk in decisions(settings, journal, manifest, order):
             for d in chunk:
-                summary.counts[d.plan] = summary.counts.get(d.plan, 0) + 1
-                shown = summary.examples.setdefault(d.plan, [])
-                if len(shown) < examples:
-                    shown.append(d.rel)
-                if d.reason:
-                    summary.reasons[d.rel] = d.reason
-                if d.file is not None:
-                    summary.bytes_to_upload += d.file.size
-                    summary.numbers.append(d.file.number)
-                if d.uploaded is not None:
-                    summary.resumed += 1
+                _count(summary, d, examples)
     finally:
         if journal is not None:
             await journal.close()
@@ -220,28 +241,67 @@ async def plan_only(
     return summary
 
 
+def _count(summary: PlanSummary, d: Decision, examples: int) -> None:
+    summary.counts[d.plan] = summary.counts.get(d.plan, 0) + 1
+    shown = summary.examples.setdefault(d.plan, [])
+    if len(shown) < examples:
+        shown.append(d.rel)
+    if d.reason:
+        summary.reasons[d.rel] = (d.plan, d.reason)
+    if d.file is not None:
+        file = d.file
+        summary.bytes_to_upload += file.size
+        summary.places[(file.area.casefold(), file.drawing_set.casefold(), file.review)] += 1
+        if file.review:
+            summary.reviewed += 1
+        else:
+            summary.numbers.append((file.area.casefold(), file.number.casefold()))
+    if d.uploaded is not None:
+        summary.resumed += 1
+        item = d.uploaded
+        summary.places[(str(item.target.area_id), str(item.target.set_id), item.file.review)] += 1
+
+
 async def _price(settings: Settings, credentials: Credentials, summary: PlanSummary) -> None:
-    """Read the area's drawings and the rate-limit headers; write nothing."""
+    """Read the areas, sets, drawings and the rate-limit headers; write nothing."""
     async with aiohttp.ClientSession() as session:
         client = ProcoreClient(settings.procore, credentials, session)
-        area = await find_area(client, settings.target.drawing_area)
-        if await find_set(client, settings.target) is None:
-            summary.budget_note = "the drawing set would be created (1 more request). "
-        existing = {
-            str(d["number"]).casefold()
-            async for page in client.drawings(int(area["id"]))
-            for d in page
-        }
+        project = settings.procore.project_id
+        areas, sets = await client.drawing_areas(), await client.drawing_sets()
+        notes = []
+        existing: set[tuple[str, str]] = set()
+        for name in sorted({area for area, _ in summary.numbers}):
+            try:
+                area = area_in(areas, name, project)
+            except ConfigError as exc:
+                notes.append(f"{exc}: its files would fail.")
+                continue
+            existing |= {
+                (name, str(d["number"]).casefold())
+                async for page in client.drawings(int(area["id"]))
+                for d in page
+            }
+        for set_name in sorted({s for _, s, _ in summary.places if not s.isdigit()}):
+            try:
+                if set_in(sets, set_name, settings.target.create_missing_set, project) is None:
+                    notes.append(f"drawing set {set_name!r} would be created (1 request).")
+            except ConfigError as exc:
+                notes.append(f"{exc}: its files would fail.")
         summary.cost = plan_cost(
-            summary.numbers, existing, summary.resumed, settings.engine.batch_size
+            summary.numbers,
+            existing,
+            summary.reviewed,
+            summary.places.values(),
+            settings.engine.batch_size,
         )
         budget = client.budget
         summary.cost_seconds = budget.seconds_for(summary.cost.total)
         window = budget.window
         if window is None:
-            summary.budget_note += "Procore sent no rate-limit headers."
+            notes.append("Procore sent no rate-limit headers.")
         else:
-            summary.budget_note += (
+            notes.append(
                 f"Rate limit: {window.remaining} of {window.limit} left, the window resets "
                 f"in {max(0.0, window.reset - time.time()):.0f} s."
             )
+        summary.budget_note = " ".join(notes)

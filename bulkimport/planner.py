@@ -3,21 +3,31 @@
 new        not in the journal                               → upload
 changed    imported before, different bytes now (size or    → upload as a new revision
            mtime differ, then the sha256 confirms)
-retry      failed in an earlier run                         → upload
+retry      failed (or skipped for a reason that may have    → upload
+           changed) in an earlier run
 resume     an earlier run stopped part-way: planned or      → upload
            uploading, or uploaded but too old to attach;
            uploaded and still attachable                    → straight to the batcher
-unchanged  imported before and the same bytes               → nothing
-invalid    cannot be a drawing (see scan.describe)          → reported
+unchanged  imported before and the same bytes; or skipped   → nothing
+           because Procore has that revision already
+skipped    not in the manifest (with manifest_only), or a   → noted, not sent
+           second copy of a revision in this run
+invalid    cannot be a drawing (see scan.examine)           → reported
 Files in a batch whose answer never came are the sender's: it resends them first.
+
+Revision order: before anything is sent, a quick pass over the names (nothing is read) finds
+drawing numbers that more than one file of the run carries. Those files are imported in waves,
+the lowest revision in the first, so a later revision always reaches Procore after the earlier
+one has been processed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
@@ -26,13 +36,15 @@ from anyio.abc import ObjectSendStream
 
 from .errors import FileRejected
 from .journal import FileRow, Journal
-from .models import DrawingFile, FileState, Plan, Uploaded
+from .manifest import Manifest, ManifestProblem, ManifestRow
+from .models import DrawingFile, FileState, Plan, Target, Uploaded
 from .progress import RunStats
-from .scan import Found, describe, walk
+from .scan import Found, describe, examine, walk
 from .settings import Settings
 from .stopping import Stop
 
 CHUNK = 500  # files per journal round trip
+UPLOAD_PLANS = frozenset({Plan.NEW, Plan.CHANGED, Plan.RESUME, Plan.RETRY})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +53,93 @@ class Decision:
     found: Found
     file: DrawingFile | None = None  # to upload
     uploaded: Uploaded | None = None  # to batch
-    reason: str | None = None  # why invalid
+    reason: str | None = None  # why invalid or skipped
     restat: bool = False  # same bytes, new size/mtime: record the new stat
 
     @property
     def rel(self) -> str:
         return self.found.rel
+
+
+def revision_order(revision: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural order: 2 before 10, A before B, numbers before letters (0, 1, A, B...)."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.casefold())
+        for part in re.split(r"(\d+)", revision.strip())
+        if part
+    )
+
+
+@dataclass(slots=True)
+class Order:
+    """What the pass over the names found: the wave of each file whose number repeats in this
+    run (files not listed are in wave 0), and copies of a revision another file already is."""
+
+    waves: dict[str, int] = field(default_factory=dict)
+    duplicates: dict[str, str] = field(default_factory=dict)  # rel -> the rel it repeats
+    files: int = 0
+    manifest_problems: list[ManifestProblem] = field(default_factory=list)  # by line
+
+    @property
+    def last_wave(self) -> int:
+        return max(self.waves.values(), default=0)
+
+    def wave_of(self, rel: str) -> int:
+        return self.waves.get(rel, 0)
+
+    def in_wave(self, wave: int) -> int:
+        return sum(1 for w in self.waves.values() if w == wave)
+
+
+_Entry = tuple[tuple[tuple[int, int | str], ...], str, str | None, str, str]
+
+
+def order_files(settings: Settings, manifest: Manifest | None) -> Order:
+    """One pass over the names: no file is opened. Blocking: call it from a thread."""
+    order = Order()
+    first: dict[tuple[str, str], _Entry] = {}
+    groups: dict[tuple[str, str], list[_Entry]] = {}
+    rows = manifest.rows if manifest else {}
+    listed_and_found: set[str] = set()
+    for found in walk(settings.source, rows):
+        order.files += 1
+        if found.rel in rows:
+            listed_and_found.add(found.rel)
+        try:
+            file = describe(found, settings, rows.get(found.rel))
+        except FileRejected:
+            continue
+        if file.review or not file.number:
+            continue  # Procore reads the number itself: nothing to order by
+        key = (file.area.casefold(), file.number.casefold())
+        entry = (
+            revision_order(file.revision),
+            file.drawing_date,
+            file.received_date,
+            file.drawing_set.casefold(),
+            file.rel,
+        )
+        if key in first:
+            groups.setdefault(key, [first[key]]).append(entry)
+        else:
+            first[key] = entry
+    if manifest is not None:
+        order.manifest_problems = sorted(
+            manifest.problems + manifest.unseen(listed_and_found), key=lambda p: p.line
+        )
+    for entries in groups.values():
+        wave = -1
+        seen: dict[tuple[object, ...], str] = {}
+        for entry in sorted(entries):
+            same = entry[:4]
+            if same in seen:
+                order.duplicates[entry[4]] = seen[same]
+                continue
+            seen[same] = entry[4]
+            wave += 1
+            if wave:
+                order.waves[entry[4]] = wave
+    return order
 
 
 def sha256_of(path: Path) -> str:
@@ -64,15 +157,41 @@ def file_from_row(row: FileRow, root: Path) -> DrawingFile:
         rel=row.rel,
         size=row.size,
         mtime_ns=row.mtime_ns,
-        number=str(row.number),
+        number=str(row.number or ""),
         title=row.title,
         revision=str(row.revision),
-        discipline=str(row.discipline),
+        discipline=row.discipline,
         drawing_date=str(row.drawing_date),
+        area=str(row.area or ""),
+        drawing_set=str(row.drawing_set or ""),
+        received_date=row.received_date,
+        review=row.review,
     )
 
 
-def decide(found: Found, row: FileRow | None, settings: Settings, now: float) -> Decision:
+def _resumable(row: FileRow, settings: Settings, now: float) -> Uploaded | None:
+    """An upload an earlier run finished and did not attach, if it still can be."""
+    fresh = (row.uploaded_at or 0) + settings.engine.attach_deadline > now
+    placed = row.area_id is not None and row.set_id is not None
+    if not (fresh and placed and row.upload_uuid and (row.drawing_id or row.review)):
+        return None
+    target = Target(int(row.area_id or 0), int(row.set_id or 0), row.review)
+    return Uploaded(
+        file_from_row(row, settings.source.root), row.upload_uuid or "", row.drawing_id, target
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What decide needs beyond the file and its row."""
+
+    settings: Settings
+    manifest: Manifest | None
+    order: Order
+    now: float
+
+
+def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
     """What to do with one file. Blocking (it may read the file): call it from a thread."""
     same_stat = row is not None and (row.size, row.mtime_ns) == (found.size, found.mtime_ns)
     if row is not None and row.state in (FileState.IMPORTED, FileState.VERIFIED):
@@ -81,73 +200,110 @@ def decide(found: Found, row: FileRow | None, settings: Settings, now: float) ->
         if row.sha256 is not None and sha256_of(found.path) == row.sha256:
             return Decision(Plan.UNCHANGED, found, restat=True)
         plan = Plan.CHANGED
+    elif row is not None and row.state == FileState.SKIPPED and same_stat and row.drawing_id:
+        return Decision(Plan.UNCHANGED, found)  # Procore had that revision; still the same file
     elif row is not None and row.state == FileState.BATCHED:
         return Decision(Plan.RESUME, found)  # the sender resends its batch
     elif row is not None and row.state == FileState.UPLOADED and same_stat:
-        fresh = (row.uploaded_at or 0) + settings.engine.attach_deadline > now
-        if fresh and row.upload_uuid and row.drawing_id:
-            item = Uploaded(
-                file_from_row(row, settings.source.root), row.upload_uuid, row.drawing_id
-            )
+        item = _resumable(row, ctx.settings, ctx.now)
+        if item is not None:
             return Decision(Plan.RESUME, found, uploaded=item)
         plan = Plan.RESUME
-    elif row is not None and row.state == FileState.FAILED:
+    elif row is not None and row.state in (FileState.FAILED, FileState.SKIPPED):
         plan = Plan.RETRY
     elif row is not None:
         plan = Plan.RESUME
     else:
         plan = Plan.NEW
+    listed: ManifestRow | None = ctx.manifest.rows.get(found.rel) if ctx.manifest else None
+    if listed is None and ctx.settings.source.manifest_only:
+        return Decision(
+            Plan.SKIPPED, found, reason="not in the manifest (source.manifest_only = true)"
+        )
+    repeats = ctx.order.duplicates.get(found.rel)
+    if repeats is not None:
+        return Decision(
+            Plan.SKIPPED,
+            found,
+            reason=f"the same drawing, revision, set and dates as {repeats}: not sent twice",
+        )
     try:
-        return Decision(plan, found, file=describe(found, settings.source))
+        return Decision(plan, found, file=examine(found, ctx.settings, listed))
     except FileRejected as exc:
         return Decision(Plan.INVALID, found, reason=exc.reason)
 
 
-async def decisions(settings: Settings, journal: Journal | None) -> AsyncIterator[list[Decision]]:
-    """Decisions in chunks, as the walk goes; nothing is written here."""
-    files = walk(settings.source)
-    while chunk := await anyio.to_thread.run_sync(lambda: list(islice(files, CHUNK))):
-        rows = await journal.lookup([f.rel for f in chunk]) if journal else {}
-        yield await anyio.to_thread.run_sync(decide_all, chunk, rows, settings)
-
-
-def decide_all(chunk: list[Found], rows: dict[str, FileRow], settings: Settings) -> list[Decision]:
-    now = time.time()
-    return [decide(f, rows.get(f.rel), settings, now) for f in chunk]
-
-
-async def produce(
+async def decisions(
     settings: Settings,
-    journal: Journal,
-    stats: RunStats,
-    plans: dict[str, Plan],
-    to_upload: ObjectSendStream[DrawingFile],
-    to_batch: ObjectSendStream[Uploaded],
-    stop: Stop,
-) -> None:
-    """Scan, record the plan in the journal, and send each file to its stage."""
-    async with to_upload, to_batch:
-        async for chunk in decisions(settings, journal):
-            if stop.stopping:
-                break
-            uploads = [d.file for d in chunk if d.file is not None]
-            await journal.plan(uploads)
-            for d in chunk:
-                plans[d.rel] = d.plan
-                stats.planned[d.plan] += 1
-                if d.plan == Plan.INVALID:
-                    await journal.reject(d.rel, d.found.size, d.found.mtime_ns, str(d.reason))
-                    stats.failed += 1
-                elif d.restat:
-                    await journal.touch(d.rel, d.found.size, d.found.mtime_ns)
-            for file in uploads:
-                if stop.stopping:
-                    break  # planned in the journal: the next run takes it up
-                stats.to_upload += 1
-                stats.bytes_to_upload += file.size
-                await to_upload.send(file)
-            for d in chunk:
-                if d.uploaded is not None:
-                    stats.to_upload += 1
-                    await to_batch.send(d.uploaded)
-        stats.scanning = False
+    journal: Journal | None,
+    manifest: Manifest | None,
+    order: Order,
+    wave: int | None = None,
+) -> AsyncIterator[list[Decision]]:
+    """Decisions in chunks, as the walk goes; nothing is written here. With `wave`, only the
+    files of that wave."""
+    files = walk(settings.source, manifest.rows if manifest else ())
+    while chunk := await anyio.to_thread.run_sync(lambda: list(islice(files, CHUNK))):
+        if wave is not None:
+            chunk = [f for f in chunk if order.wave_of(f.rel) == wave]
+        rows = await journal.lookup([f.rel for f in chunk]) if journal else {}
+        ctx = Context(settings, manifest, order, time.time())
+        yield await anyio.to_thread.run_sync(decide_all, chunk, rows, ctx)
+
+
+def decide_all(chunk: list[Found], rows: dict[str, FileRow], ctx: Context) -> list[Decision]:
+    return [decide(f, rows.get(f.rel), ctx) for f in chunk]
+
+
+@dataclass(frozen=True, slots=True)
+class Producer:
+    settings: Settings
+    journal: Journal
+    manifest: Manifest | None
+    order: Order
+    stats: RunStats
+    plans: dict[str, Plan]
+    stop: Stop
+
+    async def run(
+        self,
+        wave: int,
+        to_upload: ObjectSendStream[DrawingFile],
+        to_batch: ObjectSendStream[Uploaded],
+    ) -> None:
+        """Scan, record the plan in the journal, and send each file of the wave to its stage."""
+        async with to_upload, to_batch:
+            async for chunk in decisions(
+                self.settings, self.journal, self.manifest, self.order, wave
+            ):
+                if self.stop.stopping:
+                    break
+                await self._record(chunk)
+                for d in chunk:
+                    if d.file is None:
+                        continue
+                    if self.stop.stopping:
+                        break  # planned in the journal: the next run takes it up
+                    self.stats.to_upload += 1
+                    self.stats.bytes_to_upload += d.file.size
+                    await to_upload.send(d.file)
+                for d in chunk:
+                    if d.uploaded is not None:
+                        self.stats.to_upload += 1
+                        await to_batch.send(d.uploaded)
+
+    async def _record(self, chunk: list[Decision]) -> None:
+        await self.journal.plan([d.file for d in chunk if d.file is not None])
+        for d in chunk:
+            self.plans[d.rel] = d.plan
+            self.stats.planned[d.plan] += 1
+            if d.plan == Plan.INVALID:
+                await self.journal.reject(d.rel, d.found.size, d.found.mtime_ns, str(d.reason))
+                self.stats.failed += 1
+            elif d.plan == Plan.SKIPPED:
+                await self.journal.reject(
+                    d.rel, d.found.size, d.found.mtime_ns, str(d.reason), FileState.SKIPPED
+                )
+                self.stats.skipped += 1
+            elif d.restat:
+                await self.journal.touch(d.rel, d.found.size, d.found.mtime_ns)

@@ -24,9 +24,10 @@ import anyio
 import structlog
 
 from .errors import AuthenticationError, ProcoreRejected, ProcoreUnavailable
+from .logs import keep_secret
 from .models import Target, Ticket
 from .pacing import RateBudget
-from .settings import Credentials, ProcoreSettings
+from .settings import Credentials, ProcoreSettings, plain_http_allowed
 
 log = structlog.get_logger("bulkimport.procore")
 
@@ -120,6 +121,7 @@ class ProcoreClient:
                 auth=False,
             )
             self._token = str(answer.body["access_token"])
+            keep_secret(self._token)
             lifetime = float(answer.body.get("expires_in", 3600))
             self._token_renew_at = time.time() + lifetime - min(RENEW_BEFORE, lifetime / 4)
             log.info("auth.token", expires_in=lifetime)
@@ -211,6 +213,9 @@ class ProcoreClient:
         kwargs: dict[str, Any],
     ) -> tuple[int, Mapping[str, str], str]:
         """One request and its answer; authenticated calls take their turn from the budget."""
+        if not plain_http_allowed(url):
+            # A link or URL Procore handed back must not carry the token in the clear.
+            raise ProcoreRejected(endpoint, None, "refused a plain-http URL outside this machine")
         self.requests[endpoint] = self.requests.get(endpoint, 0) + 1
         timeout = aiohttp.ClientTimeout(
             total=self.settings.timeout,
@@ -283,6 +288,14 @@ class ProcoreClient:
             "GET /rest/v1.1/drawing_areas/{id}/drawings",
         )
 
+    def drawing_revisions(self, area_id: int) -> AsyncIterator[list[dict[str, Any]]]:
+        """The revisions of the area's drawings, a page at a time."""
+        return self.pages(
+            f"/rest/v1.0/projects/{self.settings.project_id}/drawing_revisions",
+            "GET /rest/v1.0/projects/{id}/drawing_revisions",
+            {"drawing_area_id": str(area_id)},
+        )
+
     async def create_drawing(
         self, area_id: int, number: str, title: str | None, discipline: str
     ) -> int:
@@ -314,6 +327,7 @@ class ProcoreClient:
     async def create_drawing_upload(
         self, target: Target, imports: list[dict[str, Any]], token: str
     ) -> dict[str, Any]:
+        """Review batches ask Procore to read number and title from each sheet's name."""
         reply = await self.call(
             "POST",
             f"{self._project}/drawing_uploads",
@@ -322,6 +336,7 @@ class ProcoreClient:
                 "drawing_upload": {
                     "drawing_area_id": target.area_id,
                     "drawing_set_id": target.set_id,
+                    "get_info_from_filename": target.review,
                     "drawing_log_imports": imports,
                 }
             },

@@ -34,6 +34,7 @@ class RunStats:
     imported: int = 0
     verified: int = 0
     failed: int = 0
+    skipped: int = 0  # on purpose, with a note: duplicates, revisions Procore already has
     batches: int = 0
     rerequested: Counter[str] = field(default_factory=Counter)
     drawings_created: int = 0

@@ -1,12 +1,18 @@
-"""How a run ends: the JSON report, the summary on stdout, and the exit status.
+"""How a run ends: the JSON and CSV reports, the summary on stdout, and the exit status.
 
-Exit status: 0 when every file is imported or was already; 1 when the run finished but some files
-did not make it (each with its reason in the report and the log). The CLI adds 2 (usage or
+Exit status: 0 when every file is imported, was already, or was skipped on purpose (with a
+note); 1 when the run finished but some files did not make it, or manifest rows name files that
+are not there (each with its reason in the report and the log). The CLI adds 2 (usage or
 configuration) and 3 (stopped: credentials refused, interrupted).
+
+Reports are written as the journal is read, never held whole, and are private (0600): they name
+every file of the archive.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from collections.abc import AsyncIterator
@@ -27,7 +33,7 @@ EXIT_STOPPED = 3
 
 
 def exit_code(result: RunResult) -> int:
-    return EXIT_SOME_FAILED if result.missing else EXIT_OK
+    return EXIT_SOME_FAILED if result.missing or result.manifest_problems else EXIT_OK
 
 
 def totals(result: RunResult) -> dict[str, Any]:
@@ -41,6 +47,8 @@ def totals(result: RunResult) -> dict[str, Any]:
         "megabytes_uploaded": round(stats.bytes_uploaded / 1e6, 3),
         "drawings_created": stats.drawings_created,
         "drawing_uploads": stats.batches,
+        "skipped": stats.skipped,
+        "manifest_problems": len(result.manifest_problems),
         "rerequested_tickets": dict(stats.rerequested),
         "procore_requests": result.requests,
         "rate_limited": stats.rate_limited,
@@ -49,21 +57,44 @@ def totals(result: RunResult) -> dict[str, Any]:
     }
 
 
+COLUMNS = (
+    "path",
+    "action",
+    "state",
+    "number",
+    "title",
+    "revision",
+    "drawing_area",
+    "drawing_set",
+    "drawing_date",
+    "mode",
+    "upload_uuid",
+    "drawing_upload_id",
+    "note",
+)
+
+
 def entry(row: FileRow, plan: Plan) -> dict[str, Any]:
     return {
         "path": row.rel,
         "action": plan.value,
         "state": row.state.value,
         "number": row.number,
+        "title": row.title,
         "revision": row.revision,
+        "drawing_area": row.area,
+        "drawing_set": row.drawing_set,
+        "drawing_date": row.drawing_date,
+        "mode": ("review" if row.review else "direct") if row.number is not None else None,
         "upload_uuid": row.upload_uuid,
         "drawing_upload_id": row.drawing_upload_id,
-        "error": row.error,
+        "note": row.error,
     }
 
 
 async def report_entries(result: RunResult) -> AsyncIterator[dict[str, Any]]:
-    """The report's entry for each file this run saw, read from the journal as it goes."""
+    """The report's entry for each file this run saw, read from the journal as it goes, then
+    each manifest row that names no file."""
     journal = await Journal.open(result.journal, readonly=True)
     try:
         async for rows in journal.stream():
@@ -73,20 +104,49 @@ async def report_entries(result: RunResult) -> AsyncIterator[dict[str, Any]]:
                     yield entry(row, plan)
     finally:
         await journal.close()
+    for problem in result.manifest_problems:
+        yield dict.fromkeys(COLUMNS) | {
+            "path": problem.path,
+            "action": Plan.INVALID.value,
+            "state": "not found" if "no such file" in problem.reason else "invalid",
+            "note": f"manifest line {problem.line}: {problem.reason}",
+        }
 
 
-async def write_report(path: Path, result: RunResult) -> None:
-    """The JSON report, written as the entries are read: `{"totals": {...}, "files": [...]}`.
-    Private (0600): it names every file of the archive."""
+def _private(path: Path) -> int:
+    return os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+
+
+def csv_path(json_path: Path) -> Path:
+    """Where the CSV goes: beside the JSON report, same name."""
+    return json_path.with_suffix(".csv")
+
+
+async def write_report(path: Path, result: RunResult) -> Path:
+    """The JSON report (`{"totals": {...}, "files": [...]}`) and, beside it, the same entries
+    as CSV for a spreadsheet. Returns the CSV's path."""
     await anyio.Path(path.parent).mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-    async with await anyio.open_file(descriptor, "w", encoding="utf-8") as handle:
-        await handle.write('{"totals": ' + json.dumps(totals(result), indent=2) + ',\n"files": [')
+    table = csv_path(path)
+    async with (
+        await anyio.open_file(_private(path), "w", encoding="utf-8") as report,
+        # utf-8-sig: spreadsheet programs read accents right only with the byte-order mark.
+        await anyio.open_file(_private(table), "w", encoding="utf-8-sig", newline="") as sheet,
+    ):
+        await report.write('{"totals": ' + json.dumps(totals(result), indent=2) + ',\n"files": [')
+        await sheet.write(_csv_line(COLUMNS))
         first = True
         async for item in report_entries(result):
-            await handle.write(("\n  " if first else ",\n  ") + json.dumps(item))
+            await report.write(("\n  " if first else ",\n  ") + json.dumps(item))
+            await sheet.write(_csv_line(["" if item[c] is None else item[c] for c in COLUMNS]))
             first = False
-        await handle.write("\n]}\n")
+        await report.write("\n]}\n")
+    return table
+
+
+def _csv_line(values: Any) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
 
 
 def summary_text(result: RunResult) -> str:
@@ -96,7 +156,7 @@ def summary_text(result: RunResult) -> str:
         (
             f"bulkimport: {t['files']} files: {plan['new']} new, {plan['changed']} changed, "
             f"{plan['resume']} resumed, {plan['retry']} retried, {plan['unchanged']} unchanged, "
-            f"{plan['invalid']} invalid"
+            f"{plan['skipped']} skipped, {plan['invalid']} invalid"
         ),
         (
             f"  uploaded {t['uploaded']} ({t['megabytes_uploaded']} MB) in {t['elapsed_s']} s; "
@@ -111,6 +171,10 @@ def summary_text(result: RunResult) -> str:
         lines.append(f"  NOT IMPORTED {row.rel}: {row.error or row.state.value}")
     if len(missing) > 20:
         lines.append(f"  ... and {len(missing) - 20} more (see --report)")
+    for problem in result.manifest_problems[:20]:
+        lines.append(f"  MANIFEST line {problem.line} ({problem.path}): {problem.reason}")
+    if len(result.manifest_problems) > 20:
+        lines.append(f"  ... and {len(result.manifest_problems) - 20} more manifest problems")
     return "\n".join(lines)
 
 
@@ -133,8 +197,17 @@ def plan_text(summary: PlanSummary) -> str:
             f"  time at the current budget: {duration(summary.cost_seconds)}. "
             + summary.budget_note
         )
+    if summary.waves > 1:
+        lines.append(f"  {summary.waves} waves: drawings with several revisions get them in order")
     for plan in Plan:
+        if plan in (Plan.INVALID, Plan.SKIPPED):
+            continue  # listed in full below
         for rel in summary.examples.get(plan, []):
-            reason = summary.reasons.get(rel)
-            lines.append(f"  {plan.value:9} {rel}" + (f"  ({reason})" if reason else ""))
+            lines.append(f"  {plan.value:9} {rel}")
+    for rel, (plan, reason) in summary.reasons.items():  # every file not to be sent, and why
+        lines.append(f"  {plan.value:9} {rel}  ({reason})")
+    for problem in summary.manifest_problems:
+        lines.append(
+            f"  manifest  line {problem.line}: {problem.path or '(no path)'}: {problem.reason}"
+        )
     return "\n".join(lines)

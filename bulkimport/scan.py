@@ -1,41 +1,49 @@
 """The producer's first half: walk the source root and describe each PDF.
 
 The walk is a generator over the filesystem's own listing, so 100,000 files are never held in
-memory at once. Symlinked folders
-are not followed, so a link cannot loop the walk. A file that cannot become a drawing (empty,
-unreadable, not a PDF, a name that does not match) becomes a `FileRejected`, never a stop.
+memory at once. A symlink is followed only where it stays inside the root, unless
+`source.follow_links` allows more; folders already seen are never walked twice, so links cannot
+loop the walk. What a file is comes from its manifest row, then its folder (`source.layout`),
+then its name, then the config's defaults; whether it is a PDF Procore can take is
+`pdf_check`'s question. A file that cannot become a drawing becomes a `FileRejected`, never a
+stop.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Container, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
 from .errors import FileRejected
+from .manifest import ManifestRow
 from .models import DrawingFile
-from .settings import SourceSettings
-
-PDF_MAGIC = b"%PDF-"
+from .pdf_check import NotImportable, check_pdf
+from .settings import Settings, SourceSettings
 
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """A file the globs select, before anything is read from it."""
+    """A file the walk selects, before anything is read from it."""
 
     path: Path
     rel: str
     size: int
     mtime_ns: int
+    problem: str | None = None  # a reason to refuse it found by the walk itself
 
 
 @cache
 def glob_regex(pattern: str) -> re.Pattern[str]:
     """A case-insensitive regex for a path glob: `**/` spans folders, `*` and `?` do not."""
+    return re.compile(_glob_source(pattern) + r"\Z", re.IGNORECASE)
+
+
+def _glob_source(pattern: str) -> str:
     out, i = [], 0
     while i < len(pattern):
         if pattern.startswith("**/", i):
@@ -53,7 +61,17 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[i]))
             i += 1
-    return re.compile("".join(out) + r"\Z", re.IGNORECASE)
+    return "".join(out)
+
+
+@cache
+def layout_regex(layout: str) -> re.Pattern[str]:
+    """`{drawing_area}/{drawing_set}/*.pdf` as a regex whose groups are those folders."""
+    parts = []
+    for segment in layout.split("/"):
+        name = re.fullmatch(r"{([a-z_]+)}", segment)
+        parts.append(f"(?P<{name.group(1)}>[^/]+)" if name else _glob_source(segment))
+    return re.compile("/".join(parts) + r"\Z", re.IGNORECASE)
 
 
 def selected(rel: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
@@ -62,13 +80,21 @@ def selected(rel: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bo
     )
 
 
-def walk(source: SourceSettings) -> Iterator[Found]:
-    """Every selected regular file below the root, a folder's files before its subfolders.
+def printable(rel: str) -> str:
+    """A path that can be logged and journalled even when its name is not valid UTF-8."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def walk(source: SourceSettings, listed: Container[str] = ()) -> Iterator[Found]:
+    """Every selected regular file below the root, a folder's files before its subfolders:
+    those the include/exclude globs select, and those the manifest lists (`listed`).
 
     Entries stream in the order the filesystem gives them: sorting a folder of 100,000 files
     would hold them all in memory first.
     """
-    stack = [source.root]
+    root = source.root
+    stack = [root]
+    seen_folders = {root.resolve()}
     while stack:
         folder = stack.pop()
         try:
@@ -77,19 +103,50 @@ def walk(source: SourceSettings) -> Iterator[Found]:
             continue  # an unreadable folder holds nothing we can import
         with entries:
             for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
+                rel = Path(entry.path).relative_to(root).as_posix()
+                problem = None
+                if entry.is_symlink():
+                    problem = _link_problem(Path(entry.path), root, source.follow_links)
+                if entry.is_dir():
+                    real = Path(entry.path).resolve()
+                    if problem is None and real not in seen_folders:
+                        seen_folders.add(real)
+                        stack.append(Path(entry.path))
                     continue
-                if not entry.is_file():
+                if not entry.is_file() and not entry.is_symlink():
                     continue
-                rel = Path(entry.path).relative_to(source.root).as_posix()
-                if not selected(rel, source.include, source.exclude):
+                if rel not in listed and not selected(rel, source.include, source.exclude):
                     continue
                 try:
                     stat = entry.stat()
                 except OSError:
-                    continue  # vanished between listing and stat
-                yield Found(Path(entry.path), rel, stat.st_size, stat.st_mtime_ns)
+                    if not entry.is_symlink():
+                        continue  # vanished between listing and stat
+                    stat = entry.stat(follow_symlinks=False)
+                    problem = problem or "is a link to a file that does not exist"
+                if not _utf8(rel):
+                    problem = "the file name is not valid UTF-8: rename it"
+                    rel = printable(rel)
+                yield Found(Path(entry.path), rel, stat.st_size, stat.st_mtime_ns, problem)
+
+
+def _link_problem(path: Path, root: Path, follow: bool) -> str | None:
+    if follow:
+        return None
+    try:
+        target = path.resolve()
+        target.relative_to(root.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return "is a link that leads outside the source root (set source.follow_links = true)"
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,37 +184,84 @@ def discipline_of(number: str, disciplines: dict[str, str]) -> str | None:
     return None
 
 
-def describe(found: Found, source: SourceSettings) -> DrawingFile:
-    """The drawing a found file is, or FileRejected saying why it cannot be one."""
+def describe(found: Found, settings: Settings, row: ManifestRow | None = None) -> DrawingFile:
+    """The drawing a found file is, from what is known without reading it, or FileRejected
+    saying why it cannot be one."""
+    source, target = settings.source, settings.target
+    if found.problem:
+        raise FileRejected(found.rel, found.problem)
+    if row is not None and row.problem:
+        raise FileRejected(found.rel, f"manifest line {row.line}: {row.problem}")
+    review = target.mode == "review"
+    listed = row or ManifestRow(0, found.rel)
     parts = parse_name(found.path.name, source.filename_pattern)
-    if parts is None:
-        raise FileRejected(
-            found.rel, "the file name does not match source.filename_pattern (no drawing number)"
-        )
-    discipline = discipline_of(parts.number, source.disciplines)
-    if discipline is None:
+    number = listed.number or (parts.number if parts else None)
+    if number is None and not review:
         raise FileRejected(
             found.rel,
-            f"no discipline for drawing number {parts.number!r}: add its designator to "
-            "[source.disciplines]",
+            "no drawing number: the file name does not match source.filename_pattern"
+            + (f" and manifest line {row.line} has no number" if row else ""),
         )
-    if found.size == 0:
-        raise FileRejected(found.rel, "the file is empty")
-    try:
-        with found.path.open("rb") as handle:
-            head = handle.read(len(PDF_MAGIC))
-    except OSError as exc:
-        raise FileRejected(found.rel, f"cannot read the file: {exc.strerror or exc}") from exc
-    if head != PDF_MAGIC:
-        raise FileRejected(found.rel, "not a PDF (the file does not start with %PDF-)")
+    discipline = listed.discipline or (
+        discipline_of(number, source.disciplines) if number else None
+    )
+    if discipline is None and not review:
+        raise FileRejected(
+            found.rel,
+            f"no discipline for drawing number {number!r}: add its designator to "
+            "[source.disciplines]" + (" or a discipline column to the manifest" if row else ""),
+        )
+    folders = _folders(found.rel, source.layout)
+    place = {}
+    for key in ("drawing_area", "drawing_set"):
+        value = getattr(listed, key) or folders.get(key) or getattr(target, key)
+        if value is None or not str(value).strip():
+            raise FileRejected(
+                found.rel,
+                f"no {key.replace('_', ' ')}: the file is not in a source.layout folder, "
+                f"its manifest row has none and target.{key} is not set",
+            )
+        place[key] = str(value).strip()
     return DrawingFile(
         path=found.path,
         rel=found.rel,
         size=found.size,
         mtime_ns=found.mtime_ns,
-        number=parts.number,
-        title=parts.title,
-        revision=parts.revision or source.default_revision,
+        number=number or "",
+        title=listed.title or (parts.title if parts else None),
+        revision=listed.revision or (parts.revision if parts else None) or source.default_revision,
         discipline=discipline,
-        drawing_date=datetime.fromtimestamp(found.mtime_ns / 1e9, UTC).date().isoformat(),
+        drawing_date=listed.drawing_date
+        or datetime.fromtimestamp(found.mtime_ns / 1e9, UTC).date().isoformat(),
+        area=place["drawing_area"],
+        drawing_set=place["drawing_set"],
+        received_date=listed.received_date,
+        review=review,
     )
+
+
+def _folders(rel: str, layout: str | None) -> dict[str, str]:
+    if layout is None:
+        return {}
+    found = layout_regex(layout).match(rel)
+    return {k: v for k, v in found.groupdict().items() if v} if found else {}
+
+
+def examine(found: Found, settings: Settings, row: ManifestRow | None = None) -> DrawingFile:
+    """`describe`, then the file's bytes: is it a whole, readable, unencrypted PDF, and how
+    many sheets. Blocking: call it from a thread."""
+    file = describe(found, settings, row)
+    source = settings.source
+    try:
+        facts = check_pdf(found.path, found.size, source.max_file_size)
+    except NotImportable as exc:
+        raise FileRejected(found.rel, str(exc)) from exc
+    if facts.pages > 1 and not file.review:
+        if source.multipage == "error":
+            raise FileRejected(
+                found.rel,
+                f"the PDF has {facts.pages} pages; with drawing_id Procore wants one sheet per "
+                'drawing: split it, or set source.multipage = "review"',
+            )
+        return replace(file, review=True)
+    return file

@@ -41,12 +41,18 @@ class Sent:
 
 
 def import_entry(item: Uploaded) -> dict[str, Any]:
-    return {
+    """One `drawing_log_imports` entry. Without a drawing_id (review), Procore reads number
+    and title from the sheet; the revision and dates are still ours."""
+    entry: dict[str, Any] = {
         "upload_uuid": item.uuid,
-        "drawing_id": item.drawing_id,
         "default_revision": item.file.revision,
         "drawing_date": item.file.drawing_date,
     }
+    if item.drawing_id is not None:
+        entry["drawing_id"] = item.drawing_id
+    if item.file.received_date:
+        entry["received_date"] = item.file.received_date
+    return entry
 
 
 def entry_errors(body: Any) -> dict[int, str]:
@@ -71,16 +77,18 @@ class SendStage:
     stats: RunStats
     root: Path
 
-    async def run(self, batches: ObjectReceiveStream[Batch], out: ObjectSendStream[Sent]) -> None:
+    async def run(
+        self, batches: ObjectReceiveStream[Batch], out: ObjectSendStream[Sent], resend: bool
+    ) -> None:
+        """Send each batch; with `resend`, first those an earlier run left unanswered."""
         async with batches, out:
-            for pending in await self.journal.pending_batches():
+            for pending in await self.journal.pending_batches() if resend else []:
+                target = Target(pending.area_id, pending.set_id, pending.review)
                 items = tuple(
-                    Uploaded(
-                        file_from_row(r, self.root), str(r.upload_uuid), int(r.drawing_id or 0)
-                    )
+                    Uploaded(file_from_row(r, self.root), str(r.upload_uuid), r.drawing_id, target)
                     for r in pending.rows
                 )
-                batch = Batch(pending.token, Target(pending.area_id, pending.set_id), items)
+                batch = Batch(pending.token, target, items)
                 log.info("batch.resend", token=batch.token, files=len(items))
                 await self._send(batch, out, journalled=True)
             async for batch in batches:

@@ -1,11 +1,14 @@
 """Settings: the TOML configuration file, validated into frozen values.
 
 Secrets never live in the file: the CLI reads PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET from
-the environment and passes them in as `Credentials`.
+the environment (or the files PROCORE_CLIENT_ID_FILE and PROCORE_CLIENT_SECRET_FILE name) and
+passes them in as `Credentials`. Every URL that is not loopback must be https: the client never
+turns certificate checks off, and a plain-http URL cannot sneak past them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -73,13 +76,20 @@ class SourceSettings:
     filename_pattern: str = DEFAULT_FILENAME_PATTERN
     default_revision: str = "0"
     disciplines: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_DISCIPLINES))
+    manifest: Path | None = None  # a CSV register: path, number, title, revision, dates, ...
+    manifest_only: bool = False  # import only the files the manifest lists
+    layout: str | None = None  # e.g. "{drawing_area}/{drawing_set}/*.pdf"
+    multipage: str = "error"  # or "review": through Procore's Items to Review
+    max_file_size: int = 1024**3  # bytes
+    follow_links: bool = False  # symlinks that lead outside the root
 
 
 @dataclass(frozen=True, slots=True)
 class TargetSettings:
-    drawing_area: str | int
-    drawing_set: str | int
+    drawing_area: str | int | None = None  # the default when the manifest or layout has none
+    drawing_set: str | int | None = None
     create_missing_set: bool = False
+    mode: str = "direct"  # or "review": Procore reads number and title, sheets wait for review
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +143,7 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(unknown))}")
     procore = _section(raw, "procore", ProcoreSettings)
     source = _section(raw, "source", SourceSettings)
-    target = _section(raw, "target", TargetSettings)
+    target = _section(raw, "target", TargetSettings, required=False)
     engine = _section(raw, "engine", EngineSettings, required=False)
     try:
         settings = Settings(
@@ -153,11 +163,18 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
                 filename_pattern=str(source.get("filename_pattern", DEFAULT_FILENAME_PATTERN)),
                 default_revision=str(source.get("default_revision", "0")),
                 disciplines=_disciplines(source.get("disciplines", {})),
+                manifest=_path(source, "manifest", base) if "manifest" in source else None,
+                manifest_only=_flag(source, "manifest_only"),
+                layout=_layout(source.get("layout")),
+                multipage=_choice(source, "multipage", ("error", "review"), "error"),
+                max_file_size=_positive(source, "max_file_size", 1024**3),
+                follow_links=_flag(source, "follow_links"),
             ),
             target=TargetSettings(
                 drawing_area=_name_or_id(target, "drawing_area"),
                 drawing_set=_name_or_id(target, "drawing_set"),
-                create_missing_set=bool(target.get("create_missing_set", False)),
+                create_missing_set=_flag(target, "create_missing_set"),
+                mode=_choice(target, "mode", ("direct", "review"), "direct"),
             ),
             engine=EngineSettings(
                 journal=_path(engine, "journal", base, default="bulkimport-journal.sqlite3"),
@@ -181,6 +198,16 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from exc
     _check_pattern(settings.source.filename_pattern)
+    if settings.source.manifest_only and settings.source.manifest is None:
+        raise ConfigError("source.manifest_only needs source.manifest")
+    if settings.source.manifest is None:
+        for key in LAYOUT_FIELDS:
+            in_layout = "{" + key + "}" in (settings.source.layout or "")
+            if getattr(settings.target, key) is None and not in_layout:
+                raise ConfigError(
+                    f"where do drawings go? set target.{key}, or name {{{key}}} in "
+                    "source.layout, or give a manifest with that column"
+                )
     return settings
 
 
@@ -206,10 +233,63 @@ def _need(section: dict[str, Any], key: str) -> Any:
     return section[key]
 
 
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_allowed(url: str) -> bool:
+    """https everywhere; plain http only to this machine (the emulator, a local proxy)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
+
+
 def _url(section: dict[str, Any], key: str) -> str:
     value = str(_need(section, key)).rstrip("/")
     if not value.startswith(("http://", "https://")):
         raise ConfigError(f"{key} must be an http(s) URL, got {value!r}")
+    if not plain_http_allowed(value):
+        raise ConfigError(
+            f"{key} must use https: plain http is allowed only to loopback addresses, got {value!r}"
+        )
+    return value
+
+
+def _flag(section: dict[str, Any], key: str) -> bool:
+    value = section.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+LAYOUT_FIELDS = ("drawing_area", "drawing_set")
+
+
+def _layout(value: Any) -> str | None:
+    """A folder layout: path segments, some of them `{drawing_area}` or `{drawing_set}`."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"layout must be a path pattern, got {value!r}")
+    import re
+
+    names = re.findall(r"{([^}]*)}", value)
+    unknown = [n for n in names if n not in LAYOUT_FIELDS]
+    if unknown or not names:
+        raise ConfigError(
+            f"layout {value!r} must name {{drawing_area}} and/or {{drawing_set}} folders"
+            + (f", not {{{unknown[0]}}}" if unknown else "")
+        )
+    if any(not re.fullmatch(r"{[a-z_]+}|[^{}]*", part) for part in value.split("/")):
+        raise ConfigError(f"layout {value!r}: a placeholder must be a whole folder name")
     return value
 
 
@@ -256,8 +336,10 @@ def _path(section: dict[str, Any], key: str, base: Path, default: str | None = N
     return (path if path.is_absolute() else base / path).resolve()
 
 
-def _name_or_id(section: dict[str, Any], key: str) -> str | int:
-    value = _need(section, key)
+def _name_or_id(section: dict[str, Any], key: str) -> str | int | None:
+    value = section.get(key)
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
         raise ConfigError(f"{key} must be a name or a numeric id, got {value!r}")
     return value

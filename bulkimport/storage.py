@@ -21,6 +21,7 @@ from aiohttp.payload import Payload
 
 from .errors import PolicyExpired, StorageError
 from .models import DrawingFile, Ticket
+from .settings import plain_http_allowed
 
 CHUNK = 1024 * 1024
 MIN_RATE = 256 * 1024  # bytes/s: the slowest link a POST's timeout allows for
@@ -97,6 +98,11 @@ class FileBody(Payload):
 
 async def post_file(session: aiohttp.ClientSession, ticket: Ticket, file: DrawingFile) -> str:
     """POST `file` with `ticket`; return its sha256. Raises StorageError (PolicyExpired)."""
+    if not plain_http_allowed(ticket.url):
+        # The form carries the upload's policy and signature: never over plain http.
+        raise StorageError(
+            file.rel, None, "InsecureURL", "Procore gave a plain-http storage URL; refused"
+        )
     try:
         # Opened here, not in a thread: opening is instant, and a threaded open whose waiter
         # is cancelled hands its file to nobody.

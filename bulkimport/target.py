@@ -1,23 +1,30 @@
-"""Where drawings go: the target area and set, and the drawings already in that area.
+"""Where drawings go: areas and sets by name, and the drawings (and revisions) already there.
 
-Names or ids from the config are resolved through the list endpoints once per run. The area's
-drawings are listed once (every page); a number already there is reused as a new revision, a new
-number gets one Create Drawing, however many workers ask for it at once.
+One run may feed many areas and sets (from the manifest or the folder layout). The project's
+areas and sets are listed once, when first needed; each name is resolved once. A missing set is
+created once when the config allows it. An area's drawings are listed once (every page), the
+first time a file goes there; a number already there is reused as a new revision, a new number
+gets one Create Drawing, however many workers ask for it at once. The area's revisions are
+listed only when a file is about to become a new revision of an existing drawing, to skip a
+revision Procore already has rather than have it refused.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import structlog
 
-from .errors import ConfigError, ProcoreRejected
+from .errors import ConfigError, FileRejected, ProcoreRejected
 from .models import DrawingFile, Target
 from .procore import ProcoreClient
 from .settings import TargetSettings
 
 log = structlog.get_logger("bulkimport.target")
+
+RevisionKey = tuple[str, int, str | None, str | None]  # revision, set, drawing and received date
 
 
 def _pick(items: list[dict[str, Any]], wanted: str | int, what: str) -> dict[str, Any] | None:
@@ -33,47 +40,122 @@ def _pick(items: list[dict[str, Any]], wanted: str | int, what: str) -> dict[str
     return matches[0] if matches else None
 
 
-async def find_area(client: ProcoreClient, wanted: str | int) -> dict[str, Any]:
-    areas = await client.drawing_areas()
+def _names(items: list[dict[str, Any]]) -> str:
+    return ", ".join(repr(i.get("name")) for i in items) or "none"
+
+
+def area_in(areas: list[dict[str, Any]], wanted: str | int, project_id: int) -> dict[str, Any]:
     area = _pick(areas, wanted, "drawing area")
     if area is None:
-        names = ", ".join(repr(a.get("name")) for a in areas) or "none"
         raise ConfigError(
-            f"drawing area {wanted!r} is not in project {client.settings.project_id} "
-            f"(it has: {names})"
+            f"drawing area {wanted!r} is not in project {project_id} (it has: {_names(areas)})"
         )
     return area
 
 
-async def find_set(client: ProcoreClient, wanted: TargetSettings) -> dict[str, Any] | None:
+def set_in(
+    sets: list[dict[str, Any]], wanted: str | int, create: bool, project_id: int
+) -> dict[str, Any] | None:
     """The drawing set, or None when it is missing and may be created."""
-    sets = await client.drawing_sets()
-    drawing_set = _pick(sets, wanted.drawing_set, "drawing set")
-    if drawing_set is None and (not wanted.create_missing_set or str(wanted.drawing_set).isdigit()):
-        names = ", ".join(repr(s.get("name")) for s in sets) or "none"
+    drawing_set = _pick(sets, wanted, "drawing set")
+    if drawing_set is None and (not create or str(wanted).isdigit()):
         raise ConfigError(
-            f"drawing set {wanted.drawing_set!r} is not in project "
-            f"{client.settings.project_id} (it has: {names}); "
+            f"drawing set {wanted!r} is not in project {project_id} (it has: {_names(sets)}); "
             "set target.create_missing_set = true to create it"
         )
     return drawing_set
 
 
-async def resolve_target(client: ProcoreClient, wanted: TargetSettings) -> Target:
-    area = await find_area(client, wanted.drawing_area)
-    drawing_set = await find_set(client, wanted)
-    if drawing_set is None:
-        drawing_set = await client.create_drawing_set(str(wanted.drawing_set))
-        log.info("target.set_created", name=drawing_set.get("name"), id=drawing_set.get("id"))
-    target = Target(area_id=int(area["id"]), set_id=int(drawing_set["id"]))
-    log.info(
-        "target.resolved",
-        area=area.get("name"),
-        area_id=target.area_id,
-        set=drawing_set.get("name"),
-        set_id=target.set_id,
-    )
-    return target
+def revision_key(file: DrawingFile, set_id: int) -> RevisionKey:
+    return (file.revision.casefold(), set_id, file.drawing_date, file.received_date)
+
+
+@dataclass(slots=True)
+class _Listed:
+    areas: list[dict[str, Any]]
+    sets: list[dict[str, Any]]
+
+
+class Targets:
+    """Every area and set this run sends to, and each area's drawings."""
+
+    def __init__(self, client: ProcoreClient, wanted: TargetSettings) -> None:
+        self._client = client
+        self._wanted = wanted
+        self._listed: _Listed | None = None
+        self._lock = anyio.Lock()
+        self._targets: dict[tuple[str, str], Target | ConfigError] = {}
+        self._indexes: dict[int, DrawingIndex] = {}
+
+    @property
+    def project_id(self) -> int:
+        return self._client.settings.project_id
+
+    async def _lists(self) -> _Listed:
+        if self._listed is None:
+            self._listed = _Listed(
+                await self._client.drawing_areas(), await self._client.drawing_sets()
+            )
+        return self._listed
+
+    async def check_defaults(self) -> None:
+        """The config's own area and set must exist (or the set be creatable): a typo there
+        is a configuration error, found before anything is sent."""
+        async with self._lock:
+            listed = await self._lists()
+            if self._wanted.drawing_area is not None:
+                area_in(listed.areas, self._wanted.drawing_area, self.project_id)
+            if self._wanted.drawing_set is not None:
+                set_in(
+                    listed.sets,
+                    self._wanted.drawing_set,
+                    self._wanted.create_missing_set,
+                    self.project_id,
+                )
+
+    async def target_for(self, file: DrawingFile) -> Target:
+        """The file's area and set as ids; FileRejected when the project lacks them."""
+        key = (file.area.casefold(), file.drawing_set.casefold())
+        async with self._lock:
+            if key not in self._targets:
+                try:
+                    self._targets[key] = await self._resolve(file.area, file.drawing_set)
+                except ConfigError as exc:
+                    self._targets[key] = exc  # every file of this place gets the same answer
+        found = self._targets[key]
+        if isinstance(found, ConfigError):
+            raise FileRejected(file.rel, str(found))
+        return Target(found.area_id, found.set_id, file.review)
+
+    async def _resolve(self, area_name: str, set_name: str) -> Target:
+        listed = await self._lists()
+        area = area_in(listed.areas, area_name, self.project_id)
+        drawing_set = set_in(
+            listed.sets, set_name, self._wanted.create_missing_set, self.project_id
+        )
+        if drawing_set is None:
+            drawing_set = await self._client.create_drawing_set(set_name)
+            listed.sets.append(drawing_set)
+            log.info("target.set_created", name=drawing_set.get("name"), id=drawing_set.get("id"))
+        target = Target(area_id=int(area["id"]), set_id=int(drawing_set["id"]))
+        log.info(
+            "target.resolved",
+            area=area.get("name"),
+            area_id=target.area_id,
+            set=drawing_set.get("name"),
+            set_id=target.set_id,
+        )
+        return target
+
+    async def index(self, area_id: int) -> DrawingIndex:
+        async with self._lock:
+            if area_id not in self._indexes:
+                self._indexes[area_id] = await DrawingIndex.load(self._client, area_id)
+            return self._indexes[area_id]
+
+    @property
+    def drawings_created(self) -> int:
+        return sum(i.created for i in self._indexes.values())
 
 
 class DrawingIndex:
@@ -83,7 +165,10 @@ class DrawingIndex:
         self._client = client
         self._area_id = area_id
         self._ids = ids
+        self._existing = frozenset(ids.values())  # drawings that were there before this run
         self._locks: dict[str, anyio.Lock] = {}
+        self._revisions: dict[int, set[RevisionKey]] | None = None
+        self._revisions_lock = anyio.Lock()
         self.created = 0
 
     @classmethod
@@ -116,6 +201,8 @@ class DrawingIndex:
     async def _create(self, key: str, file: DrawingFile) -> int:
         if key in self._ids:
             return self._ids[key]
+        if file.discipline is None:
+            raise FileRejected(file.rel, f"drawing {file.number} is new and has no discipline")
         try:
             drawing_id = await self._client.create_drawing(
                 self._area_id, file.number, file.title, file.discipline
@@ -132,3 +219,36 @@ class DrawingIndex:
             return self._ids[key]
         self._ids[key] = drawing_id
         return drawing_id
+
+    async def has_revision(self, drawing_id: int, key: RevisionKey) -> bool:
+        """Whether a drawing that existed before this run already has this revision (same
+        label, set and dates): Procore would refuse it again."""
+        if drawing_id not in self._existing:
+            return False
+        async with self._revisions_lock:
+            if self._revisions is None:
+                self._revisions = await self._revisions_of_area()
+        return key in self._revisions.get(drawing_id, set())
+
+    async def _revisions_of_area(self) -> dict[int, set[RevisionKey]]:
+        found: dict[int, set[RevisionKey]] = {}
+        async for page in self._client.drawing_revisions(self._area_id):
+            for revision in page:
+                drawing_id = revision.get("drawing_id")
+                if drawing_id not in self._existing:
+                    continue  # another area's, if the filter was not applied
+                drawing_set = revision.get("drawing_set") or {}
+                set_id = drawing_set.get("id") or revision.get("drawing_set_id")
+                found.setdefault(int(drawing_id), set()).add(
+                    (
+                        str(revision.get("revision_number") or "").casefold(),
+                        int(set_id or 0),
+                        _day(revision.get("drawing_date")),
+                        _day(revision.get("received_date")),
+                    )
+                )
+        return found
+
+
+def _day(value: Any) -> str | None:
+    return str(value)[:10] if value else None

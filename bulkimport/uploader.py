@@ -17,14 +17,14 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from .errors import PolicyExpired, ProcoreError, StorageError
+from .errors import FileRejected, PolicyExpired, ProcoreError, StorageError
 from .journal import Journal
-from .models import DrawingFile, Ticket, Uploaded
+from .models import DrawingFile, Target, Ticket, Uploaded
 from .procore import ProcoreClient, backoff
 from .progress import RunStats
 from .stopping import Stop
 from .storage import MIN_RATE, post_file, retryable
-from .target import DrawingIndex
+from .target import Targets, revision_key
 
 log = structlog.get_logger("bulkimport.upload")
 
@@ -42,7 +42,8 @@ def too_old(ticket: Ticket, size: int, margin: float, now: float) -> bool:
 @dataclass(frozen=True, slots=True)
 class Ticketed:
     file: DrawingFile
-    drawing_id: int
+    drawing_id: int | None
+    target: Target
     ticket: Ticket
 
 
@@ -51,7 +52,7 @@ class UploadStage:
     client: ProcoreClient
     session: aiohttp.ClientSession
     journal: Journal
-    index: DrawingIndex
+    targets: Targets
     stats: RunStats
     expiry_margin: float
     stop: Stop
@@ -69,19 +70,42 @@ class UploadStage:
                 if self.stop.stopping:
                     continue  # still planned: the next run takes it up
                 try:
-                    drawing_id = await self.index.id_for(file)
-                    await self.journal.uploading(file.rel, drawing_id)
-                    ticket = await self.client.create_upload(file.filename)
+                    ready = await self._prepare(file)
+                except FileRejected as exc:
+                    await self.fail(file, exc.reason)
+                    continue
                 except ProcoreError as exc:
                     await self.fail(file, f"could not prepare its upload: {exc}")
                     continue
-                await out.send(Ticketed(file, drawing_id, ticket))
+                if ready is not None:
+                    await out.send(ready)
+
+    async def _prepare(self, file: DrawingFile) -> Ticketed | None:
+        """Its target, its drawing (direct mode), then its ticket; None when Procore already
+        has this very revision, which is noted and skipped rather than sent to be refused."""
+        target = await self.targets.target_for(file)
+        drawing_id = None
+        if not file.review:
+            index = await self.targets.index(target.area_id)
+            drawing_id = await index.id_for(file)
+            if await index.has_revision(drawing_id, revision_key(file, target.set_id)):
+                note = (
+                    f"Procore already has revision {file.revision} of {file.number} in this "
+                    f"drawing set with drawing date {file.drawing_date}: skipped"
+                )
+                log.info("upload.skipped", file=file.rel, reason=note)
+                self.stats.skipped += 1
+                await self.journal.skipped(file.rel, note, drawing_id)
+                return None
+        await self.journal.uploading(file.rel, drawing_id, target)
+        ticket = await self.client.create_upload(file.filename)
+        return Ticketed(file, drawing_id, target, ticket)
 
     async def _renew(self, item: Ticketed, reason: str) -> Ticketed:
         self.stats.rerequested[reason] += 1
         log.info("upload.rerequested", file=item.file.rel, uuid=item.ticket.uuid, reason=reason)
         ticket = await self.client.create_upload(item.file.filename)
-        return Ticketed(item.file, item.drawing_id, ticket)
+        return Ticketed(item.file, item.drawing_id, item.target, ticket)
 
     async def post(
         self, tickets: ObjectReceiveStream[Ticketed], out: ObjectSendStream[Uploaded]
@@ -119,5 +143,5 @@ class UploadStage:
             self.stats.uploaded += 1
             self.stats.bytes_uploaded += item.file.size
             log.debug("upload.posted", file=item.file.rel, uuid=item.ticket.uuid)
-            return Uploaded(item.file, item.ticket.uuid, item.drawing_id)
+            return Uploaded(item.file, item.ticket.uuid, item.drawing_id, item.target)
         raise StorageError(item.file.rel, 403, "AccessDenied", "policy expired on every attempt")

@@ -42,8 +42,11 @@ async def verify_uploads(
     interval: float,
     give_up_after: float,
     stop: Stop,
+    resume: bool = True,
 ) -> None:
-    pending: dict[int, int] = {k: len(v) for k, v in (await journal.unverified()).items()}
+    """With `resume`, also the uploads an earlier run (or wave) left unverified."""
+    earlier = await journal.unverified() if resume else {}
+    pending: dict[int, int] = {k: len(v) for k, v in earlier.items()}
     closed = False
     wait = interval
     give_up = math.inf

@@ -12,7 +12,7 @@ from .access import Refusal, area_for, json_object, project_for
 from .clock import iso
 from .pagination import paginated
 from .replies import field_errors
-from .world import Drawing, DrawingArea, DrawingSet, Project, World
+from .world import Drawing, DrawingArea, DrawingSet, Project, Revision, World
 
 
 def set_json(world: World, drawing_set: DrawingSet, area_id: int | None) -> dict[str, Any]:
@@ -88,6 +88,20 @@ def drawing_json(drawing: Drawing) -> dict[str, Any]:
             "png_url": None,
             "thumbnail_url": None,
         },
+    }
+
+
+def revision_json(drawing: Drawing, revision: Revision) -> dict[str, Any]:
+    return {
+        "id": revision.id,
+        "drawing_id": drawing.id,
+        "number": drawing.number,
+        "title": drawing.title,
+        "revision_number": revision.revision_number,
+        "drawing_set": {"id": revision.drawing_set_id},
+        "drawing_date": revision.drawing_date,
+        "received_date": revision.received_date,
+        "current": revision is drawing.revisions[-1],
     }
 
 
@@ -170,6 +184,20 @@ def routes(world: World) -> web.RouteTableDef:
                 },
                 status=201,
             )
+
+    @table.get("/rest/v1.0/projects/{project_id}/drawing_revisions")
+    async def list_revisions(request: web.Request) -> web.Response:
+        """Every revision of the project's drawings; `drawing_area_id` narrows it to one area."""
+        project = project_for(world, request)
+        raw_area = request.query.get("drawing_area_id", "")
+        areas = [a.id for a in world.areas_of(project.id) if raw_area in ("", str(a.id))]
+        pairs = [
+            (drawing, revision)
+            for area_id in areas
+            for drawing in world.drawings_of(area_id)
+            for revision in drawing.revisions
+        ]
+        return paginated(request, pairs, lambda pair: revision_json(*pair), *per_page)
 
     @table.get("/rest/v1.0/projects/{project_id}/drawing_sets")
     async def list_sets(request: web.Request) -> web.Response:

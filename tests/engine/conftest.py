@@ -16,17 +16,23 @@ import pytest
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.procore import ProcoreClient
+from bulkimport.samples import pdf_frame
 from bulkimport.settings import Credentials, Settings, parse_settings
 
 CREDENTIALS = Credentials("emulator-client-id", "emulator-client-secret")
 
 
 def pdf_bytes(size: int, seed: int = 0) -> bytes:
-    """A PDF-looking file of exactly `size` bytes whose content depends on `seed`."""
-    head = f"%PDF-1.7\n% sample {seed}\n".encode()
-    tail = b"\n%%EOF\n"
+    """A valid one-page PDF of exactly `size` bytes (at least about 700) whose content depends
+    on `seed`."""
     filler = hashlib.sha256(str(seed).encode()).hexdigest().encode()
-    body = (filler * (size // len(filler) + 1))[: max(0, size - len(head) - len(tail))]
+    padding = size
+    for _ in range(3):  # the frame's length depends on the padding's digits: settle it
+        head, tail = pdf_frame("X-1", f"sample {seed}", padding)
+        padding = size - len(head) - len(tail)
+    assert padding >= 0, f"a PDF needs more than {size} bytes"
+    body = (filler * (padding // len(filler) + 1))[:padding]
+    head, tail = pdf_frame("X-1", f"sample {seed}", padding)
     return head + body + tail
 
 
@@ -111,6 +117,15 @@ async def wait_for(emu: RunningEmulator, endpoint: str, count: int, limit: float
     ledger = emu.world.ledger
     with anyio.fail_after(limit):
         await ledger.until(lambda: ledger.requests.get(endpoint, 0) >= count)
+
+
+async def advance_clock(emu: RunningEmulator, seconds: float) -> None:
+    """Move the emulator's clock: tokens, policies and the attach deadline age at once."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{emu.api_base}/_emulator/clock", json={"advance": seconds}) as response,
+    ):
+        assert response.status == 200
 
 
 async def emulator_state(emu: RunningEmulator, *sections: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from bulkimport.report import exit_code
 from bulkimport.samples import write_archive
 from bulkimport.scan import describe, walk
 from bulkimport.storage import post_file
-from bulkimport.target import DrawingIndex, resolve_target
+from bulkimport.target import Targets
 
 from .conftest import (
     CREDENTIALS,
@@ -132,12 +132,13 @@ async def upload_without_batching(emu, root: Path, paths: list[Path]) -> set[str
     uuids = set()
     async with aiohttp.ClientSession() as session:
         client = ProcoreClient(settings.procore, CREDENTIALS, session)
-        target = await resolve_target(client, settings.target)
-        index = await DrawingIndex.load(client, target.area_id)
+        targets = Targets(client, settings.target)
         for found in walk(settings.source):
-            file = describe(found, settings.source)
+            file = describe(found, settings)
             await journal.plan([file])
-            await journal.uploading(file.rel, await index.id_for(file))
+            target = await targets.target_for(file)
+            index = await targets.index(target.area_id)
+            await journal.uploading(file.rel, await index.id_for(file), target)
             ticket = await client.create_upload(file.filename)
             sha256 = await post_file(session, ticket, file)
             await journal.uploaded(file.rel, ticket.uuid, ticket.issued_at, sha256)

@@ -17,7 +17,7 @@ from bulkimport.pipeline import RunResult, plan_only, run_import
 from bulkimport.report import exit_code, report_entries
 from bulkimport.samples import write_archive
 
-from .conftest import CREDENTIALS, emulator_state, make_settings, write_pdf
+from .conftest import CREDENTIALS, advance_clock, emulator_state, make_settings, write_pdf
 
 pytestmark = pytest.mark.anyio
 
@@ -176,9 +176,9 @@ async def test_bad_files_are_reported_and_the_others_import(
     result = await run(emulator, root)
     assert exit_code(result) == 1
     report = {f["path"]: f async for f in report_entries(result)}
-    assert report["A-9 Empty.pdf"]["error"] == "the file is empty"
-    assert "not a PDF" in report["A-8 Renamed.pdf"]["error"]
-    assert "does not match" in report["scan0001.pdf"]["error"]
+    assert report["A-9 Empty.pdf"]["note"] == "the file is empty (0 bytes)"
+    assert "not a PDF" in report["A-8 Renamed.pdf"]["note"]
+    assert "does not match" in report["scan0001.pdf"]["note"]
     assert {report[f"A-{n} Good.pdf"]["state"] for n in range(3)} == {"verified"}
     assert len(good) == 3
     state = await emulator_state(emulator, "uploads")
@@ -230,20 +230,50 @@ async def test_company_level_uploads(tmp_path: Path):
         assert requests["POST /rest/v1.1/companies/{company_id}/uploads"] == 1
 
 
-async def test_a_refused_entry_fails_alone_and_the_rest_of_its_batch_imports(
+async def test_a_revision_procore_already_has_is_skipped_with_a_note(
     emulator: RunningEmulator, tmp_path: Path
 ):
+    """Changed bytes, same revision label, same set and date: Procore would refuse it, so it
+    is skipped before anything is uploaded, and later runs leave it alone."""
     root = tmp_path / "src"
     write_pdf(root / "A-1 Plan.pdf", seed=1)
     await run(emulator, root)
-    write_pdf(root / "A-1 Plan.pdf", size=3000, seed=2)  # same revision, same day: refused
-    others = [write_path(root / f"A-{n} Other.pdf", seed=n) for n in range(2, 5)]
+    write_pdf(root / "A-1 Plan.pdf", size=3000, seed=2)
+    write_pdf(root / "A-2 Other.pdf", seed=3)
     result = await run(emulator, root)
-    assert exit_code(result) == 1
+    assert exit_code(result) == 0
     report = {f["path"]: f async for f in report_entries(result)}
-    assert report["A-1 Plan.pdf"]["state"] == "failed"
-    assert "already exists on this drawing" in report["A-1 Plan.pdf"]["error"]
-    assert {report[p.name]["state"] for p in others} == {"verified"}
+    assert report["A-1 Plan.pdf"]["state"] == "skipped"
+    assert "already has revision 0 of A-1" in report["A-1 Plan.pdf"]["note"]
+    assert report["A-2 Other.pdf"]["state"] == "verified"
+    requests = (await emulator_state(emulator, "requests"))["requests"]
+    assert requests["POST /rest/v1.1/projects/{project_id}/uploads"] == 2  # none for the skip
+    again = await run(emulator, root)
+    assert again.plans["A-1 Plan.pdf"] == Plan.UNCHANGED
+
+
+async def test_a_refused_entry_fails_alone_and_the_rest_of_its_batch_imports(tmp_path: Path):
+    """Uploads an earlier run left are attached in the same batch as new ones; Procore has
+    deleted them meanwhile (its clock moved past the attach deadline), so it refuses those
+    entries by index: they fail with its reason and the others import."""
+    from .test_resilience import upload_without_batching
+
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        root = tmp_path / "src"
+        left = [write_path(root / f"A-{n} Left.pdf", seed=n) for n in range(1, 3)]
+        await upload_without_batching(emu, root, left)
+        await advance_clock(emu, 8 * 24 * 3600)
+        others = [write_path(root / f"A-{n} Other.pdf", seed=n) for n in range(3, 6)]
+        result = await run(emu, root, attach_deadline=30 * 24 * 3600.0)
+        assert exit_code(result) == 1
+        report = {f["path"]: f async for f in report_entries(result)}
+        for path in left:
+            assert report[path.name]["state"] == "failed"
+            assert "was deleted" in report[path.name]["note"]
+        assert {report[p.name]["state"] for p in others} == {"verified"}
+        assert (
+            emu.world.ledger.requests["POST /rest/v1.1/projects/{project_id}/drawing_uploads"] == 2
+        )
 
 
 @pytest.mark.parametrize("seed", [1, 2])

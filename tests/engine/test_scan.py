@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 
 from bulkimport.errors import FileRejected
-from bulkimport.scan import describe, discipline_of, parse_name, selected, walk
-from bulkimport.settings import DEFAULT_DISCIPLINES, DEFAULT_FILENAME_PATTERN, SourceSettings
+from bulkimport.scan import discipline_of, examine, parse_name, selected, walk
+from bulkimport.settings import (
+    DEFAULT_DISCIPLINES,
+    DEFAULT_FILENAME_PATTERN,
+    Settings,
+    SourceSettings,
+    parse_settings,
+)
+
+from .conftest import pdf_bytes
 
 
 @pytest.mark.parametrize(
@@ -53,6 +61,22 @@ def source_at(root: Path) -> SourceSettings:
     return SourceSettings(root=root)
 
 
+def settings_at(root: Path, **source: object) -> Settings:
+    return parse_settings(
+        {
+            "procore": {
+                "api_base": "https://api.example.test",
+                "login_base": "https://login.example.test",
+                "company_id": 1,
+                "project_id": 2,
+            },
+            "source": {"root": str(root), **source},
+            "target": {"drawing_area": "Building A", "drawing_set": "IFC"},
+        },
+        base=root,
+    )
+
+
 def test_walk_streams_selected_files_and_does_not_follow_folder_links(tmp_path: Path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "S-1.pdf").write_bytes(b"%PDF-1")
@@ -67,15 +91,15 @@ def test_walk_streams_selected_files_and_does_not_follow_folder_links(tmp_path: 
     [
         ("A-1 Empty.pdf", b"", "the file is empty"),
         ("A-2 Zip.pdf", b"PK\x03\x04", "not a PDF"),
-        ("scan0001.pdf", b"%PDF-1.4", "does not match source.filename_pattern"),
-        ("K-1 Odd.pdf", b"%PDF-1.4", "no discipline for drawing number 'K-1'"),
+        ("scan0001.pdf", pdf_bytes(900), "does not match source.filename_pattern"),
+        ("K-1 Odd.pdf", pdf_bytes(900), "no discipline for drawing number 'K-1'"),
     ],
 )
 def test_files_that_cannot_be_drawings_say_why(tmp_path: Path, name, content, reason):
     (tmp_path / name).write_bytes(content)
     (found,) = walk(source_at(tmp_path))
     with pytest.raises(FileRejected) as caught:
-        describe(found, source_at(tmp_path))
+        examine(found, settings_at(tmp_path))
     assert reason in caught.value.reason
     assert caught.value.path == name
 
@@ -83,18 +107,19 @@ def test_files_that_cannot_be_drawings_say_why(tmp_path: Path, name, content, re
 def test_unreadable_file_is_rejected(tmp_path: Path):
     """A file that cannot be opened (here: gone between the walk and the read)."""
     path = tmp_path / "A-1 Gone.pdf"
-    path.write_bytes(b"%PDF-1.4")
+    path.write_bytes(pdf_bytes(900))
     (found,) = walk(source_at(tmp_path))
     path.unlink()
     with pytest.raises(FileRejected, match="cannot read the file: No such file"):
-        describe(found, source_at(tmp_path))
+        examine(found, settings_at(tmp_path))
 
 
 def test_a_good_file_becomes_a_drawing(tmp_path: Path):
-    (tmp_path / "S201_Foundation Plan_Rev3.pdf").write_bytes(b"%PDF-1.7 body")
+    (tmp_path / "S201_Foundation Plan_Rev3.pdf").write_bytes(pdf_bytes(1300))
     (found,) = walk(source_at(tmp_path))
-    drawing = describe(found, source_at(tmp_path))
+    drawing = examine(found, settings_at(tmp_path))
     assert (drawing.number, drawing.title, drawing.revision) == ("S201", "Foundation Plan", "3")
     assert drawing.discipline == "Structural"
-    assert drawing.size == 13
+    assert (drawing.area, drawing.drawing_set) == ("Building A", "IFC")
+    assert drawing.size == 1300
     assert len(drawing.drawing_date) == 10

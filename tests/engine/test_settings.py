@@ -16,6 +16,7 @@ from bulkimport.settings import (
     EngineSettings,
     ProcoreSettings,
     SourceSettings,
+    TargetSettings,
     load_settings,
     parse_settings,
 )
@@ -34,8 +35,12 @@ def test_example_documents_every_key_with_its_default():
     assert all(f"# {name} = " in text for name in optional)  # shown, commented out
     procore_keys = set(ProcoreSettings.__dataclass_fields__)
     assert set(raw["procore"]) == procore_keys
-    documented_source = set(raw["source"]) | {"filename_pattern"}
-    assert documented_source == set(SourceSettings.__dataclass_fields__)
+    unset = {"filename_pattern", "manifest", "layout"}  # shown commented out: no default
+    assert all(f"# {name} = " in text for name in unset)
+    assert set(raw["source"]) | unset == set(SourceSettings.__dataclass_fields__)
+    assert settings.source == SourceSettings(root=settings.source.root)
+    assert set(raw["target"]) == set(TargetSettings.__dataclass_fields__)
+    assert settings.target.mode == "direct"
     assert settings.source.root == (CONFIGS / "drawings").resolve()
 
 
@@ -89,10 +94,46 @@ def test_a_misspelt_key_is_refused_not_ignored():
 
 
 def test_missing_sections_and_unknown_ones():
-    with pytest.raises(ConfigError, match=r"\[target\]"):
+    with pytest.raises(ConfigError, match=r"where do drawings go\? set target.drawing_area"):
         parse_settings({k: v for k, v in BASE.items() if k != "target"}, Path("/tmp"))
+    with pytest.raises(ConfigError, match=r"\[procore\]"):
+        parse_settings({k: v for k, v in BASE.items() if k != "procore"}, Path("/tmp"))
     with pytest.raises(ConfigError, match="unknown config sections: extra"):
         parse_settings({**BASE, "extra": {}}, Path("/tmp"))
+
+
+def test_a_layout_or_a_manifest_can_stand_in_for_the_target():
+    no_target = {k: v for k, v in BASE.items() if k != "target"}
+    layout = {**no_target, "source": {"root": "x", "layout": "{drawing_area}/{drawing_set}/**"}}
+    assert parse_settings(layout, Path("/tmp")).target.drawing_area is None
+    listed = {**no_target, "source": {"root": "x", "manifest": "register.csv"}}
+    assert parse_settings(listed, Path("/srv")).source.manifest == Path("/srv/register.csv")
+    with pytest.raises(ConfigError, match="must name"):
+        parse_settings({**BASE, "source": {"root": "x", "layout": "{area}/*.pdf"}}, Path("/"))
+    with pytest.raises(ConfigError, match="whole folder name"):
+        parse_settings({**BASE, "source": {"root": "x", "layout": "A-{drawing_set}/*"}}, Path("/"))
+    with pytest.raises(ConfigError, match=r"manifest_only needs source\.manifest"):
+        parse_settings({**BASE, "source": {"root": "x", "manifest_only": True}}, Path("/"))
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("https://api.procore.com", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost:8080", True),
+        ("http://[::1]:8080", True),
+        ("http://api.procore.com", False),
+        ("http://10.0.0.5:8080", False),
+    ],
+)
+def test_plain_http_only_to_loopback(url: str, allowed: bool):
+    raw = {**BASE, "procore": {**BASE["procore"], "api_base": url}}
+    if allowed:
+        assert parse_settings(raw, Path("/")).procore.api_base == url
+    else:
+        with pytest.raises(ConfigError, match="must use https"):
+            parse_settings(raw, Path("/"))
 
 
 def test_relative_paths_follow_the_config_file_and_secrets_do_not_print():

@@ -16,13 +16,14 @@ from bulkimport.settings import SourceSettings
 from bulkimport.storage import post_file, retryable
 
 from .conftest import emulator_state, write_pdf
+from .test_scan import settings_at
 
 pytestmark = pytest.mark.anyio
 
 
 def drawing(root: Path, name: str):
     (found,) = [f for f in walk(SourceSettings(root=root)) if f.rel == name]
-    return describe(found, SourceSettings(root=root))
+    return describe(found, settings_at(root))
 
 
 async def test_streams_the_exact_bytes_and_returns_their_hash(

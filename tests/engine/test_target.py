@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 
 from bulkimport.emulator import RunningEmulator
-from bulkimport.errors import ConfigError
+from bulkimport.errors import ConfigError, FileRejected
 from bulkimport.models import DrawingFile
 from bulkimport.procore import ProcoreClient
 from bulkimport.settings import TargetSettings
-from bulkimport.target import DrawingIndex, resolve_target
+from bulkimport.target import DrawingIndex, Targets
 
 pytestmark = pytest.mark.anyio
 
 
-def drawing(number: str) -> DrawingFile:
+def drawing(number: str, area: str | int = "Building A", drawing_set: str = "Bid Set"):
     return DrawingFile(
         path=Path("/x") / f"{number}.pdf",
         rel=f"{number}.pdf",
@@ -27,22 +27,38 @@ def drawing(number: str) -> DrawingFile:
         revision="0",
         discipline="Architectural",
         drawing_date="2026-01-01",
+        area=str(area),
+        drawing_set=drawing_set,
     )
 
 
 async def test_names_ignore_case_and_ids_work_too(emulator: RunningEmulator, client: ProcoreClient):
     info = emulator.startup_info()
-    by_name = await resolve_target(client, TargetSettings("building b", "BID SET"))
-    by_id = await resolve_target(
-        client, TargetSettings(info["drawing_areas"][1]["id"], str(info["drawing_sets"][1]["id"]))
+    targets = Targets(client, TargetSettings())
+    by_name = await targets.target_for(drawing("A-1", "building b", "BID SET"))
+    by_id = await targets.target_for(
+        drawing("A-1", info["drawing_areas"][1]["id"], str(info["drawing_sets"][1]["id"]))
     )
     assert by_name == by_id
     assert by_name.area_id == info["drawing_areas"][1]["id"]
 
 
+async def test_areas_and_sets_are_listed_once_for_many_targets(
+    emulator: RunningEmulator, client: ProcoreClient
+):
+    targets = Targets(client, TargetSettings())
+    for area in ("Building A", "Building B"):
+        for drawing_set in ("Bid Set", "Issued for Construction"):
+            await targets.target_for(drawing("A-1", area, drawing_set))
+    assert client.requests["GET /rest/v1.1/projects/{id}/drawing_areas"] == 1
+    assert client.requests["GET /rest/v1.0/projects/{id}/drawing_sets"] == 1
+
+
 async def test_an_unknown_area_lists_what_the_project_has(client: ProcoreClient):
     with pytest.raises(ConfigError, match="it has: 'Building A', 'Building B'"):
-        await resolve_target(client, TargetSettings("Tower C", "Bid Set"))
+        await Targets(client, TargetSettings("Tower C", "Bid Set")).check_defaults()
+    with pytest.raises(FileRejected, match="'Tower C' is not in project"):
+        await Targets(client, TargetSettings()).target_for(drawing("A-1", "Tower C"))
 
 
 async def test_a_drawing_whose_create_answer_was_lost_is_found_not_created_twice(
