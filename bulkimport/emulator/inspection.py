@@ -77,6 +77,7 @@ def _drawing_uploads(world: World) -> list[dict[str, Any]]:
             "failure_reason": du.failure_reason,
             "idempotency_token": du.idempotency_token,
             "api_version": du.api_version,
+            "get_info_from_filename": du.get_info_from_filename,
             "imports": [
                 {
                     "upload_uuid": e.upload_uuid,
