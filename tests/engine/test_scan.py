@@ -123,3 +123,25 @@ def test_a_good_file_becomes_a_drawing(tmp_path: Path):
     assert (drawing.area, drawing.drawing_set) == ("Building A", "IFC")
     assert drawing.size == 1300
     assert len(drawing.drawing_date) == 10
+
+
+def test_a_name_that_is_not_utf8_is_refused_and_can_still_be_reported(tmp_path: Path):
+    os.close(os.open(os.fsencode(tmp_path) + b"/A-1 Fa\xe7ade.pdf", os.O_CREAT | os.O_WRONLY))
+    (found,) = walk(source_at(tmp_path))
+    assert found.rel == "A-1 Fa\\xe7ade.pdf"  # printable, and storable in the journal
+    with pytest.raises(FileRejected, match="not valid UTF-8: rename it"):
+        examine(found, settings_at(tmp_path))
+
+
+def test_layout_folders_name_the_area_and_set(tmp_path: Path):
+    (tmp_path / "Tower" / "Bid" / "sub").mkdir(parents=True)
+    (tmp_path / "Tower" / "Bid" / "A-1 One.pdf").write_bytes(pdf_bytes(900))
+    (tmp_path / "Tower" / "Bid" / "sub" / "A-2 Two.pdf").write_bytes(pdf_bytes(900))
+    settings = settings_at(tmp_path, layout="{drawing_area}/{drawing_set}/*.pdf")
+    files = {f.rel: examine(f, settings) for f in walk(settings.source)}
+    assert (files["Tower/Bid/A-1 One.pdf"].area, files["Tower/Bid/A-1 One.pdf"].drawing_set) == (
+        "Tower",
+        "Bid",
+    )
+    deeper = files["Tower/Bid/sub/A-2 Two.pdf"]  # outside the layout: the [target] values
+    assert (deeper.area, deeper.drawing_set) == ("Building A", "IFC")

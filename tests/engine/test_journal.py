@@ -1,0 +1,42 @@
+"""The journal's schema: a journal an earlier version wrote is brought up to date in place."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bulkimport.journal import Journal
+from bulkimport.models import FileState
+
+pytestmark = pytest.mark.anyio
+
+VERSION_1 = """
+CREATE TABLE files (rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+    sha256 TEXT, number TEXT, title TEXT, revision TEXT, discipline TEXT, drawing_date TEXT,
+    state TEXT NOT NULL, upload_uuid TEXT, uploaded_at REAL, drawing_id INTEGER, batch_id TEXT,
+    drawing_upload_id INTEGER, error TEXT, updated_at REAL NOT NULL);
+CREATE TABLE batches (token TEXT PRIMARY KEY, area_id INTEGER NOT NULL, set_id INTEGER NOT NULL,
+    status TEXT NOT NULL, drawing_upload_id INTEGER, error TEXT, created_at REAL NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO files (rel, size, mtime_ns, number, revision, state, drawing_upload_id, updated_at)
+    VALUES ('A-1.pdf', 10, 1, 'A-1', '0', 'verified', 7, 0);
+"""
+
+
+async def test_a_version_1_journal_is_migrated_and_keeps_its_rows(tmp_path: Path):
+    path = tmp_path / "journal.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(VERSION_1)
+    journal = await Journal.open(path)
+    try:
+        rows = await journal.lookup(["A-1.pdf"])
+        assert rows["A-1.pdf"].state == FileState.VERIFIED
+        assert rows["A-1.pdf"].area is None
+        assert rows["A-1.pdf"].review is False
+    finally:
+        await journal.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta").fetchone() == ("2",)
