@@ -141,3 +141,31 @@ def test_relative_paths_follow_the_config_file_and_secrets_do_not_print():
     assert settings.source.root == Path("/srv/import/x")
     assert settings.engine.journal == Path("/srv/import/bulkimport-journal.sqlite3")
     assert "hunter2" not in repr(Credentials("id", "hunter2"))
+
+
+@pytest.mark.parametrize("name", ["migration.toml", "nightly.toml"])
+def test_the_shipped_examples_load(name: str):
+    settings = load_settings(CONFIGS / name)
+    assert settings.procore.api_base.startswith("https://")
+
+
+def test_the_migration_register_reads_cleanly():
+    from bulkimport.manifest import read_manifest
+
+    settings = load_settings(CONFIGS / "migration.toml")
+    assert settings.source.manifest is not None
+    manifest = read_manifest(settings.source.manifest)
+    assert manifest.problems == []
+    assert all(row.problem is None for row in manifest.rows.values())
+    assert manifest.rows["scans/scan0001.pdf"].received_date == "2024-03-07"
+
+
+def test_the_systemd_units_and_the_cron_line_run_the_nightly_config():
+    service = (CONFIGS / "bulkimport-nightly.service").read_text()
+    assert "run --config /etc/bulkimport/nightly.toml" in service
+    assert "PROCORE_CLIENT_SECRET_FILE=" in service
+    assert "OnCalendar=" in (CONFIGS / "bulkimport-nightly.timer").read_text()
+    assert (
+        "bulkimport run --config /etc/bulkimport/nightly.toml"
+        in (CONFIGS / "nightly.toml").read_text()
+    )
