@@ -212,7 +212,7 @@ def describe(found: Found, settings: Settings, row: ManifestRow | None = None) -
             "[source.disciplines]" + (" or a discipline column to the manifest" if row else ""),
         )
     folders = _folders(found.rel, source.layout)
-    place = {}
+    place: dict[str, str] = {}
     for key in ("drawing_area", "drawing_set"):
         value = getattr(listed, key) or folders.get(key) or getattr(target, key)
         if value is None or not str(value).strip():
