@@ -121,7 +121,7 @@ async def run_import(
                             if stop.stopping:
                                 break
                             if wave:
-                                log.info("run.wave", wave=wave, files=order.in_wave(wave))
+                                log.info("run.wave", wave=wave, files=len(order.in_wave(wave)))
                             async with anyio.create_task_group() as tg:
                                 _wire(tg, settings, client, journal, stats, stages, wave, stop)
                     stats.scanning = False

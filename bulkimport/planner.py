@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -39,7 +39,7 @@ from .journal import FileRow, Journal
 from .manifest import Manifest, ManifestProblem, ManifestRow
 from .models import DrawingFile, FileState, Plan, Target, Uploaded
 from .progress import RunStats
-from .scan import Found, describe, examine, walk
+from .scan import Found, describe, examine, found_at, walk
 from .settings import Settings
 from .stopping import Stop
 
@@ -87,8 +87,8 @@ class Order:
     def wave_of(self, rel: str) -> int:
         return self.waves.get(rel, 0)
 
-    def in_wave(self, wave: int) -> int:
-        return sum(1 for w in self.waves.values() if w == wave)
+    def in_wave(self, wave: int) -> list[str]:
+        return [rel for rel, w in self.waves.items() if w == wave]
 
 
 _Entry = tuple[tuple[tuple[int, int | str], ...], str, str | None, str, str]
@@ -241,8 +241,14 @@ async def decisions(
     wave: int | None = None,
 ) -> AsyncIterator[list[Decision]]:
     """Decisions in chunks, as the walk goes; nothing is written here. With `wave`, only the
-    files of that wave."""
-    files = walk(settings.source, manifest.rows if manifest else ())
+    files of that wave: the first walks the root, later ones look up the few files the pass
+    over the names put in them."""
+    files: Iterator[Found]
+    if wave:
+        looked_up = (found_at(settings.source, rel) for rel in order.in_wave(wave))
+        files = (f for f in looked_up if f is not None)
+    else:
+        files = walk(settings.source, manifest.rows if manifest else ())
     while chunk := await anyio.to_thread.run_sync(lambda: list(islice(files, CHUNK))):
         if wave is not None:
             chunk = [f for f in chunk if order.wave_of(f.rel) == wave]

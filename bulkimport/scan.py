@@ -117,17 +117,31 @@ def walk(source: SourceSettings, listed: Container[str] = ()) -> Iterator[Found]
                     continue
                 if rel not in listed and not selected(rel, source.include, source.exclude):
                     continue
-                try:
-                    stat = entry.stat()
-                except OSError:
-                    if not entry.is_symlink():
-                        continue  # vanished between listing and stat
-                    stat = entry.stat(follow_symlinks=False)
-                    problem = problem or "is a link to a file that does not exist"
-                if not _utf8(rel):
-                    problem = "the file name is not valid UTF-8: rename it"
-                    rel = printable(rel)
-                yield Found(Path(entry.path), rel, stat.st_size, stat.st_mtime_ns, problem)
+                found = _found(Path(entry.path), rel, entry.is_symlink(), problem)
+                if found is not None:
+                    yield found
+
+
+def found_at(source: SourceSettings, rel: str) -> Found | None:
+    """The file at `rel`, looked at again (for a later wave); None when it is gone."""
+    path = source.root / rel
+    link = path.is_symlink()
+    problem = _link_problem(path, source.root, source.follow_links) if link else None
+    return _found(path, rel, link, problem)
+
+
+def _found(path: Path, rel: str, link: bool, problem: str | None) -> Found | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        if not link:
+            return None  # vanished between listing and stat
+        stat = path.lstat()
+        problem = problem or "is a link to a file that does not exist"
+    if not _utf8(rel):
+        problem = "the file name is not valid UTF-8: rename it"
+        rel = printable(rel)
+    return Found(path, rel, stat.st_size, stat.st_mtime_ns, problem)
 
 
 def _link_problem(path: Path, root: Path, follow: bool) -> str | None:
