@@ -116,12 +116,13 @@ class Targets:
     async def target_for(self, file: DrawingFile) -> Target:
         """The file's area and set as ids; FileRejected when the project lacks them."""
         key = (file.area.casefold(), file.drawing_set.casefold())
-        async with self._lock:
-            if key not in self._targets:
-                try:
-                    self._targets[key] = await self._resolve(file.area, file.drawing_set)
-                except ConfigError as exc:
-                    self._targets[key] = exc  # every file of this place gets the same answer
+        if key not in self._targets:  # every file asks; only the first of a place waits
+            async with self._lock:
+                if key not in self._targets:
+                    try:
+                        self._targets[key] = await self._resolve(file.area, file.drawing_set)
+                    except ConfigError as exc:
+                        self._targets[key] = exc  # every file of this place: the same answer
         found = self._targets[key]
         if isinstance(found, ConfigError):
             raise FileRejected(file.rel, str(found))
@@ -148,10 +149,11 @@ class Targets:
         return target
 
     async def index(self, area_id: int) -> DrawingIndex:
-        async with self._lock:
-            if area_id not in self._indexes:
-                self._indexes[area_id] = await DrawingIndex.load(self._client, area_id)
-            return self._indexes[area_id]
+        if area_id not in self._indexes:
+            async with self._lock:
+                if area_id not in self._indexes:
+                    self._indexes[area_id] = await DrawingIndex.load(self._client, area_id)
+        return self._indexes[area_id]
 
     @property
     def drawings_created(self) -> int:
