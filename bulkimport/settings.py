@@ -9,10 +9,12 @@ turns certificate checks off, and a plain-http URL cannot sneak past them.
 from __future__ import annotations
 
 import ipaddress
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError
 
@@ -246,8 +248,6 @@ def is_loopback(host: str | None) -> bool:
 
 def plain_http_allowed(url: str) -> bool:
     """https everywhere; plain http only to this machine (the emulator, a local proxy)."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
 
@@ -279,8 +279,6 @@ def _layout(value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"layout must be a path pattern, got {value!r}")
-    import re
-
     names = re.findall(r"{([^}]*)}", value)
     unknown = [n for n in names if n not in LAYOUT_FIELDS]
     if unknown or not names:
@@ -354,8 +352,6 @@ def _disciplines(value: Any) -> dict[str, str]:
 
 
 def _check_pattern(pattern: str) -> None:
-    import re
-
     try:
         compiled = re.compile(pattern)
     except re.error as exc:
