@@ -65,6 +65,7 @@ class RateBudget:
         self._lock = anyio.Lock()
         self._floor = 3600.0 / max_per_hour if max_per_hour else 0.0
         self.rate_limited = 0  # 429s met
+        self.throttled = 0  # 503s with Retry-After met
         self.waited = 0.0  # seconds spent waiting for the budget
 
     @property
@@ -101,13 +102,17 @@ class RateBudget:
         if window is not None:
             self._window = window
 
-    def pause(self, seconds: float) -> None:
-        """A 429: every caller waits, not only the one that met it."""
-        self.rate_limited += 1
+    def pause(self, seconds: float, reason: str) -> None:
+        """A 429 (`rate_limited`) or a 503 with Retry-After (`throttled`): every caller waits,
+        not only the one that met it."""
+        if reason == "rate_limited":
+            self.rate_limited += 1
+        else:
+            self.throttled += 1
         until = time.monotonic() + seconds + random.uniform(0, JITTER)
         if until > self._paused_until:
             self._paused_until = until
-            log.warning("rate.limited", pause_s=round(seconds, 2))
+            log.warning("rate.paused", reason=reason, pause_s=round(seconds, 2))
 
     def seconds_for(self, requests: int) -> float | None:
         """How long `requests` more calls take at the budget last seen, as this class paces

@@ -130,6 +130,7 @@ async def run_import(
                 stats.drawings_created = targets.drawings_created
                 requests.update(client.requests)
                 stats.rate_limited = budget.rate_limited
+                stats.throttled = budget.throttled
                 stats.budget_wait = budget.waited
     finally:
         result = RunResult(

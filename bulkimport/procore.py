@@ -187,13 +187,21 @@ class ProcoreClient:
             last_error = error_message(body)
             if status == 429:  # every caller waits, then this call goes again
                 rate_limited += 1
-                self.budget.pause(_retry_after(reply_headers) or backoff(rate_limited))
+                told = rate_limit_wait(reply_headers, time.time())
+                self.budget.pause(backoff(rate_limited) if told is None else told, "rate_limited")
                 log.warning("procore.rate_limited", endpoint=endpoint)
                 continue
             if status not in RETRY_STATUSES:
                 raise ProcoreRejected(endpoint, status, last_error, body)
-            wait = max(_retry_after(reply_headers), backoff(failures))
             failures += 1
+            throttle = retry_after(reply_headers)
+            if status == 503 and throttle is not None:
+                # Procore's heavy-load throttle (DOCS rate_limiting.md): the whole run backs
+                # off, not only this call; the budget holds every caller until then.
+                self.budget.pause(throttle, "throttled")
+                log.warning("procore.throttled", endpoint=endpoint, wait=round(throttle, 2))
+                continue
+            wait = max(throttle or 0.0, backoff(failures - 1))
             log.warning("procore.retry", endpoint=endpoint, status=status, wait=round(wait, 2))
             await anyio.sleep(wait)
         raise ProcoreUnavailable(
@@ -261,6 +269,12 @@ class ProcoreClient:
     def _project(self) -> str:
         return f"/rest/v1.1/projects/{self.settings.project_id}"
 
+    @property
+    def _in_project(self) -> dict[str, str]:
+        """Area-scoped calls name the project too: the reference lists `project_id` on them,
+        and some integrators report needing it (procore-api.md C2)."""
+        return {"project_id": str(self.settings.project_id)}
+
     async def drawing_areas(self) -> list[dict[str, Any]]:
         return await self.list_all(
             f"{self._project}/drawing_areas", "GET /rest/v1.1/projects/{id}/drawing_areas"
@@ -277,7 +291,10 @@ class ProcoreClient:
             "POST",
             f"/rest/v1.0/projects/{self.settings.project_id}/drawing_sets",
             "POST /rest/v1.0/projects/{id}/drawing_sets",
-            json_body={"drawing_set": {"name": name}},
+            # The reference documents the flat body (REF RestV10ProjectsProjectIdDrawingSetsPost);
+            # one integrator reports the nested-only body refused with "name can't be blank",
+            # another sends both. Both shapes at once work under either reading.
+            json_body={"name": name, "drawing_set": {"name": name}},
         )
         return dict(reply.body)
 
@@ -286,14 +303,21 @@ class ProcoreClient:
         return self.pages(
             f"/rest/v1.1/drawing_areas/{area_id}/drawings",
             "GET /rest/v1.1/drawing_areas/{id}/drawings",
+            self._in_project,
         )
 
     def drawing_revisions(self, area_id: int) -> AsyncIterator[list[dict[str, Any]]]:
-        """The revisions of the area's drawings, a page at a time."""
+        """Every revision of the area's drawings, a page at a time, obsolete and deleted ones
+        included: Procore hides both unless asked (REF, procore-api.md C8), yet still counts
+        them when it refuses a revision that is already there."""
         return self.pages(
             f"/rest/v1.0/projects/{self.settings.project_id}/drawing_revisions",
             "GET /rest/v1.0/projects/{id}/drawing_revisions",
-            {"drawing_area_id": str(area_id)},
+            {
+                "drawing_area_id": str(area_id),
+                "with_obsolete": "true",
+                "filters[deleted]": "with",
+            },
         )
 
     async def create_drawing(
@@ -307,6 +331,7 @@ class ProcoreClient:
             f"/rest/v1.1/drawing_areas/{area_id}/drawings",
             "POST /rest/v1.1/drawing_areas/{id}/drawings",
             json_body={"drawing": drawing},
+            params=self._in_project,
         )
         return int(reply.body["id"])
 
@@ -367,17 +392,22 @@ def _parse(text: str, content_type: str) -> Any:
     return text
 
 
-def _retry_after(headers: Mapping[str, str]) -> float:
-    value = headers.get("Retry-After")
-    if value is None:
-        reset = headers.get("X-Rate-Limit-Reset")
-        if reset and headers.get("X-Rate-Limit-Remaining") == "0":
-            try:
-                return max(0.0, float(reset) - time.time())
-            except ValueError:
-                return 0.0
-        return 0.0
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """`Retry-After` in seconds, when the answer has a readable one."""
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        return 0.0
+        return max(0.0, float(headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def rate_limit_wait(headers: Mapping[str, str], now: float) -> float | None:
+    """How long a 429 asks every caller to wait: `Retry-After` when present, otherwise until
+    `X-Rate-Limit-Reset`, the rule DOCS rate_limiting.md gives (procore-api.md C13); None when
+    the answer says neither."""
+    wait = retry_after(headers)
+    if wait is not None:
+        return wait
+    try:
+        return max(0.0, float(headers["X-Rate-Limit-Reset"]) - now)
+    except (KeyError, ValueError):
+        return None

@@ -39,6 +39,8 @@ class RunStats:
     rerequested: Counter[str] = field(default_factory=Counter)
     drawings_created: int = 0
     rate_limited: int = 0  # 429s met
+    throttled: int = 0  # 503s with Retry-After (Procore's heavy-load throttle) met
+    split_calls: int = 0  # Create Drawing Upload calls spent isolating refused entries
     budget_wait: float = 0.0  # seconds spent waiting for the request budget
     scanning: bool = True
     # Set by the pipeline, so the ETA can count the requests still to make against the budget.

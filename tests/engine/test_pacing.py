@@ -45,7 +45,7 @@ async def test_a_spent_window_makes_the_next_call_wait_for_reset():
 @pytest.mark.anyio
 async def test_a_429_pauses_every_caller():
     budget = RateBudget()
-    budget.pause(0.3)
+    budget.pause(0.3, "rate_limited")
     started = time.monotonic()
     async with anyio.create_task_group() as tg:
         for _ in range(3):
