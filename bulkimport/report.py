@@ -52,6 +52,8 @@ def totals(result: RunResult) -> dict[str, Any]:
         "rerequested_tickets": dict(stats.rerequested),
         "procore_requests": result.requests,
         "rate_limited": stats.rate_limited,
+        "throttled": stats.throttled,
+        "batch_split_calls": stats.split_calls,
         "budget_wait_s": round(stats.budget_wait, 2),
         "elapsed_s": round(stats.elapsed, 2),
     }
@@ -163,6 +165,11 @@ def summary_text(result: RunResult) -> str:
             f"{t['drawing_uploads']} drawing uploads; {t['drawings_created']} drawings created; "
             f"{sum(t['rerequested_tickets'].values())} tickets re-requested; "
             f"{sum(t['procore_requests'].values())} Procore requests"
+            + (
+                f" ({t['batch_split_calls']} to isolate refused files)"
+                if t["batch_split_calls"]
+                else ""
+            )
         ),
         "  states: " + ", ".join(f"{k} {v}" for k, v in sorted(t["states"].items())),
     ]

@@ -4,14 +4,16 @@ The batch and its token are journalled before the request, so a retry, or a run 
 crash, sends the same token and Procore answers with the original instead of importing twice.
 Batches whose answer never came in an earlier run are resent first.
 
-Procore checks a whole batch at once: when it names bad entries, those files fail with its
-reason and the others go again in a new batch.
+Procore checks a whole batch at once. When it names bad entries, those files fail with its
+reason and the others go again in a new batch. When it refuses the batch without naming any
+(the reference documents a 400 and no error body for this call: procore-api.md C4), the batch is
+split in halves, each journalled with a token of its own, until every bad file stands alone: a
+bad file costs about 2·log2(batch size) extra calls, and its good neighbours are imported.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,9 @@ from .progress import RunStats
 log = structlog.get_logger("bulkimport.batch")
 
 _ENTRY = re.compile(r"drawing_log_imports\[(\d+)\]")
+# Refusals of the request's content, which a smaller batch may pass; 401 and 403 are about the
+# caller, and no split can help them.
+SPLITTABLE = frozenset({400, 422})
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +45,24 @@ class Sent:
     rels: tuple[str, ...]
 
 
+def date_time(day: str) -> str:
+    """A calendar day as the ISO date-time the reference asks for (procore-api.md C5). Noon UTC
+    stays on the same day in every zone from UTC-12 to UTC+11, where Procore's projects are."""
+    return f"{day}T12:00:00Z"
+
+
 def import_entry(item: Uploaded) -> dict[str, Any]:
     """One `drawing_log_imports` entry. Without a drawing_id (review), Procore reads number
     and title from the sheet; the revision and dates are still ours."""
     entry: dict[str, Any] = {
         "upload_uuid": item.uuid,
         "default_revision": item.file.revision,
-        "drawing_date": item.file.drawing_date,
+        "drawing_date": date_time(item.file.drawing_date),
     }
     if item.drawing_id is not None:
         entry["drawing_id"] = item.drawing_id
     if item.file.received_date:
-        entry["received_date"] = item.file.received_date
+        entry["received_date"] = date_time(item.file.received_date)
     return entry
 
 
@@ -122,19 +133,55 @@ class SendStage:
         self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent]
     ) -> None:
         bad = entry_errors(exc.body) if exc.status == 422 else {}
-        if not bad:
-            await self.journal.batch_closed(batch.token, f"Procore refused the batch: {exc}")
+        if bad:
+            await self._drop_named(batch, bad, out)
+        elif exc.status in SPLITTABLE and len(batch.items) > 1:
+            await self._split(batch, exc, out)
+        else:
+            whole = "it" if len(batch.items) == 1 else f"the batch ({exc.status})"
+            await self.journal.batch_closed(batch.token, f"Procore refused {whole}: {exc.message}")
             self.stats.failed += len(batch.items)
-            log.error("batch.rejected", token=batch.token, error=str(exc))
-            return
+            for item in batch.items:
+                log.error("import.rejected", file=item.file.rel, reason=exc.message)
+
+    async def _drop_named(
+        self, batch: Batch, bad: dict[int, str], out: ObjectSendStream[Sent]
+    ) -> None:
         for index, reason in sorted(bad.items()):
             if index < len(batch.items):
                 rel = batch.items[index].file.rel
                 await self.journal.failed([rel], f"Procore refused it: {reason}")
                 self.stats.failed += 1
                 log.error("import.rejected", file=rel, reason=reason)
-        rest: Sequence[Uploaded] = [i for n, i in enumerate(batch.items) if n not in bad]
-        again = Batch(new_token(), batch.target, tuple(rest))
-        await self.journal.batch_created(again)  # moves the good files out of the old batch
-        await self.journal.batch_closed(batch.token, "split after Procore refused entries")
-        await self._send(again, out, journalled=True)
+        rest = tuple(i for n, i in enumerate(batch.items) if n not in bad)
+        await self._resend_as(batch, [rest], "split after Procore refused entries", out)
+
+    async def _split(self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent]) -> None:
+        middle = len(batch.items) // 2
+        halves = [batch.items[:middle], batch.items[middle:]]
+        self.stats.split_calls += len(halves)
+        log.warning(
+            "batch.split",
+            token=batch.token,
+            files=len(batch.items),
+            status=exc.status,
+            error=exc.message,
+        )
+        await self._resend_as(batch, halves, "split to find the files Procore refused", out)
+
+    async def _resend_as(
+        self,
+        batch: Batch,
+        parts: list[tuple[Uploaded, ...]],
+        why: str,
+        out: ObjectSendStream[Sent],
+    ) -> None:
+        """The batch's files again in new batches, each with its own token. Every part is
+        journalled (moving its files out of the old batch) before the old one is closed, so a
+        run killed in between resends the parts, never the old batch."""
+        again = [Batch(new_token(), batch.target, part) for part in parts]
+        for part in again:
+            await self.journal.batch_created(part)
+        await self.journal.batch_closed(batch.token, why)
+        for part in again:
+            await self._send(part, out, journalled=True)

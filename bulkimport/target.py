@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import structlog
 
-from .errors import ConfigError, FileRejected, ProcoreRejected
+from .errors import ConfigError, FileRejected, ProcoreError, ProcoreRejected
 from .models import DrawingFile, Target
 from .procore import ProcoreClient
 from .settings import TargetSettings
@@ -181,8 +181,21 @@ class DrawingIndex:
     @staticmethod
     async def _listed(client: ProcoreClient, area_id: int) -> dict[str, int]:
         ids: dict[str, int] = {}
+        sheets: dict[str, tuple[str, int]] = {}  # drawing number -> (first sheet, its id)
         async for page in client.drawings(area_id):
-            ids.update((str(d["number"]).casefold(), int(d["id"])) for d in page)
+            for drawing in page:
+                ids[str(drawing["number"]).casefold()] = int(drawing["id"])
+                base = drawing.get("drawing_number")
+                if base:
+                    sheet = _sheet_order(drawing.get("sheet_number"))
+                    seen = sheets.get(str(base).casefold())
+                    if seen is None or sheet < seen[0]:
+                        sheets[str(base).casefold()] = (sheet, int(drawing["id"]))
+        # A multi-sheet drawing's `number` carries "(Sheet X of Y)"; its `drawing_number` does
+        # not (procore-api.md C2). A file named by the bare number is that drawing, its first
+        # sheet, never a new drawing.
+        for base, (_, drawing_id) in sheets.items():
+            ids.setdefault(base, drawing_id)
         return ids
 
     def __len__(self) -> int:
@@ -224,12 +237,25 @@ class DrawingIndex:
 
     async def has_revision(self, drawing_id: int, key: RevisionKey) -> bool:
         """Whether a drawing that existed before this run already has this revision (same
-        label, set and dates): Procore would refuse it again."""
+        label, set and dates): Procore would refuse it again.
+
+        The answer is only a saving: when the revisions cannot be read (a permission the
+        account lacks answers 404, an endpoint that moved), the file is sent and Procore
+        decides, rather than failed for a read it did not need."""
         if drawing_id not in self._existing:
             return False
         async with self._revisions_lock:
             if self._revisions is None:
-                self._revisions = await self._revisions_of_area()
+                try:
+                    self._revisions = await self._revisions_of_area()
+                except ProcoreError as exc:
+                    log.warning(
+                        "revisions.unreadable",
+                        area_id=self._area_id,
+                        error=str(exc),
+                        effect="files are sent without the check; Procore refuses duplicates",
+                    )
+                    self._revisions = {}
         return key in self._revisions.get(drawing_id, set())
 
     async def _revisions_of_area(self) -> dict[int, set[RevisionKey]]:
@@ -250,6 +276,12 @@ class DrawingIndex:
                     )
                 )
         return found
+
+
+def _sheet_order(value: Any) -> str:
+    """Sheet numbers sort numerically when they are numbers ("2" before "10")."""
+    text = str(value or "")
+    return text.zfill(12) if text.isdigit() else text
 
 
 def _day(value: Any) -> str | None:
