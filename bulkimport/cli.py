@@ -25,6 +25,7 @@ from .errors import (
 )
 from .journal import Journal
 from .pipeline import plan_only, run_import
+from .preflight import Status, preflight
 from .report import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -43,6 +44,12 @@ CONFIG = click.option(
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The TOML configuration file.",
+)
+SOURCE = click.option(
+    "--source",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to import (overrides source.root).",
 )
 JOURNAL = click.option(
     "--journal",
@@ -116,12 +123,7 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 @main.command()
 @CONFIG
-@click.option(
-    "--source",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder to import (overrides source.root).",
-)
+@SOURCE
 @JOURNAL
 @click.option("--dry-run", is_flag=True, help="Print the plan; send and write nothing.")
 @click.option(
@@ -187,6 +189,28 @@ def run(
     if result.interrupted:
         _fail(EXIT_STOPPED, "stopped on request; the journal keeps the state: run again to resume")
     sys.exit(exit_code(result))
+
+
+@main.command()
+@CONFIG
+@SOURCE
+@LOG_FORMAT
+def check(config_path: Path, source: Path | None, log_format: logs.LogFormat) -> None:
+    """Would a run start? Read-only checks against Procore, one line each.
+
+    Credentials, company and project, the drawing areas and sets the config, manifest and folder
+    layout name, one page of drawings, the rate-limit budget, and the clock against Procore's.
+    About six requests; nothing is created or uploaded. Exit status: 0 a run would start
+    (warnings included); 2 a configuration problem; 3 credentials refused.
+    """
+    logs.configure(log_format, level=30)  # warnings only: the check lines tell the story
+    settings = _settings(config_path, source, None)
+    checks = anyio.run(preflight, settings, _credentials())
+    for result in checks:
+        click.echo(result.line)
+    if any(c.refused for c in checks):
+        sys.exit(EXIT_STOPPED)
+    sys.exit(EXIT_USAGE if any(c.status is Status.FAIL for c in checks) else EXIT_OK)
 
 
 @main.command()
