@@ -47,7 +47,8 @@ class Sent:
 
 def date_time(day: str) -> str:
     """A calendar day as the ISO date-time the reference asks for (procore-api.md C5). Noon UTC
-    stays on the same day in every zone from UTC-12 to UTC+11, where Procore's projects are."""
+    stays on the same day in every zone from UTC-12 to UTC+11; east of that it is the next day
+    there, and no fixed instant can serve zones 26 hours apart."""
     return f"{day}T12:00:00Z"
 
 
