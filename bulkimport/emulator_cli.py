@@ -144,6 +144,61 @@ def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]
     help="Status for a missing Procore-Company-Id header.",
 )
 @click.option(
+    "--require-project-id",
+    is_flag=True,
+    help="List/Create Drawing answer 400 without the project_id query parameter.",
+)
+@click.option(
+    "--revisions-access/--no-revisions-access",
+    default=True,
+    show_default=True,
+    help="Whether List Drawing Revisions is permitted (404 when not).",
+)
+@click.option(
+    "--strict-dates",
+    is_flag=True,
+    help="Refuse a plain YYYY-MM-DD where the reference types a date-time.",
+)
+@click.option(
+    "--project-utc-offset",
+    default=0.0,
+    show_default=True,
+    help="Hours from UTC of the project's time zone; turns a date-time into a day.",
+)
+@click.option(
+    "--refusal-style",
+    type=click.Choice(["named", "batch"]),
+    default="named",
+    show_default=True,
+    help="Bad drawing_log_imports: 422 naming each entry, or one 400 naming none.",
+)
+@click.option(
+    "--review-rate",
+    default=0.0,
+    show_default=True,
+    help="Fraction of direct (drawing_id) imports that still need manual review.",
+)
+@click.option(
+    "--v10-uploads/--no-v10-uploads",
+    default=True,
+    show_default=True,
+    help="Serve the deprecated v1.0 Create Upload (404 when not).",
+)
+@click.option(
+    "--429-retry-after/--no-429-retry-after",
+    "retry_after_429",
+    default=True,
+    show_default=True,
+    help="Whether a 429 carries Retry-After besides the X-Rate-Limit-* headers.",
+)
+@click.option(
+    "--503-retry-after",
+    "retry_after_503",
+    default=1.0,
+    show_default=True,
+    help="Retry-After seconds on an injected 503.",
+)
+@click.option(
     "--seed-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
@@ -190,11 +245,19 @@ def _emulator_config(o: dict[str, Any]) -> EmulatorConfig:
         max_per_page=o["max_per_page"],
         max_imports_per_upload=o["max_imports"],
         missing_company_status=int(o["missing_company_status"]),
+        require_project_id=o["require_project_id"],
+        revisions_access=o["revisions_access"],
+        strict_dates=o["strict_dates"],
+        project_utc_offset=o["project_utc_offset"],
+        refusal_style=o["refusal_style"],
+        review_rate=o["review_rate"],
+        v10_uploads=o["v10_uploads"],
         rate_limits=RateLimits(
             hourly_limit=o["hourly_limit"],
             hourly_window=o["hourly_window"],
             spike_limit=o["spike_limit"],
             spike_window=o["spike_window"],
+            retry_after=o["retry_after_429"],
         ),
         faults=Faults(
             error_rate=o["fault_rate"],
@@ -204,6 +267,7 @@ def _emulator_config(o: dict[str, Any]) -> EmulatorConfig:
             apply_drop_rate=o["apply_drop_rate"],
             scope=o["fault_scope"],
             seed=o["seed"],
+            retry_after_503=o["retry_after_503"],
         ),
         wan=Wan(
             api_latency=o["latency"],

@@ -50,8 +50,9 @@ def area_for(world: World, request: web.Request) -> tuple[DrawingArea, Project]:
     return area, project
 
 
-async def json_object(world: World, request: web.Request, wrapper: str) -> dict[str, Any]:
-    """The JSON object sent, unwrapped from `{wrapper: {...}}` when it came wrapped."""
+async def json_object(world: World, request: web.Request, wrapper: str | None) -> dict[str, Any]:
+    """The JSON object sent, unwrapped from `{wrapper: {...}}` when it came wrapped; with no
+    wrapper, exactly as sent."""
     if request.content_type != "application/json":
         world.ledger.reject("not_json", request.content_type, violation=True)
         raise Refusal(procore_error(400, "Send the body as JSON (Content-Type: application/json)"))
@@ -60,7 +61,7 @@ async def json_object(world: World, request: web.Request, wrapper: str) -> dict[
     except ValueError:
         world.ledger.reject("malformed_json", request.path, violation=True)
         raise Refusal(procore_error(400, "The request body is not valid JSON")) from None
-    if isinstance(body, dict) and isinstance(body.get(wrapper), dict):
+    if wrapper is not None and isinstance(body, dict) and isinstance(body.get(wrapper), dict):
         body = body[wrapper]
     if not isinstance(body, dict):
         world.ledger.reject("malformed_json", request.path, violation=True)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 HOUR = 3600.0
 WEEK = 7 * 24 * HOUR
 FAULT_SCOPES = frozenset({"oauth", "api", "s3"})
+REFUSAL_STYLES = ("named", "batch")
+RefusalStyle = Literal["named", "batch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,12 +22,16 @@ class RateLimits:
     """Procore's two windows, counted per client identity (renewing a token resets nothing).
 
     A limit of None switches that window off; with both off no X-Rate-Limit headers are sent.
+    `retry_after` off sends a 429 with the X-Rate-Limit-* headers only.
     """
 
     hourly_limit: int | None = None
     hourly_window: float = HOUR
     spike_limit: int | None = None
     spike_window: float = 10.0
+    # procore-api.md section 8 and C13: the docs disagree on whether a 429 carries Retry-After;
+    # rate_limiting.md says to wait for X-Rate-Limit-Reset. Both readings are rehearsable.
+    retry_after: bool = True
 
     def __post_init__(self) -> None:
         for name in ("hourly_limit", "spike_limit"):
@@ -43,9 +50,10 @@ class RateLimits:
 class Faults:
     """Seeded misbehaviour, drawn per request from one random generator.
 
-    `error_rate` answers 500 or 503 (half each, 503 with Retry-After); `drop_rate` closes the
-    connection without an answer; `slow_rate` delays a request by `slow_seconds`;
-    `apply_drop_rate` lets Create Drawing Upload take effect and then drops the response.
+    `error_rate` answers 500 or 503 (half each, 503 with `Retry-After: retry_after_503`);
+    `drop_rate` closes the connection without an answer; `slow_rate` delays a request by
+    `slow_seconds`; `apply_drop_rate` lets Create Drawing Upload take effect and then drops the
+    response.
     """
 
     error_rate: float = 0.0
@@ -55,6 +63,8 @@ class Faults:
     apply_drop_rate: float = 0.0
     scope: frozenset[str] = frozenset({"api", "s3"})
     seed: int = 0
+    # procore-api.md section 8: heavy-load throttling is a 503 with Retry-After (seconds).
+    retry_after_503: float = 1.0
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "drop_rate", "slow_rate", "apply_drop_rate"):
@@ -65,6 +75,8 @@ class Faults:
             raise ValueError("error_rate + drop_rate must not exceed 1")
         if self.slow_seconds < 0:
             raise ValueError("slow_seconds must not be negative")
+        if self.retry_after_503 < 0:
+            raise ValueError("retry_after_503 must not be negative")
         unknown = self.scope - FAULT_SCOPES
         if unknown:
             raise ValueError(f"unknown fault scope {sorted(unknown)}; use {sorted(FAULT_SCOPES)}")
@@ -100,6 +112,15 @@ class EmulatorConfig:
     max_imports_per_upload: int | None = None
     max_upload_bytes: int = 5 * 1024**3
     missing_company_status: int = 400
+    # Readings of the reference where it is silent or sources disagree (procore-api.md 13);
+    # each default is the documented or more lenient reading, the other is opt-in.
+    require_project_id: bool = False  # C2: project_id listed on area-scoped drawing calls
+    revisions_access: bool = True  # C8: off = a service account without the permission
+    strict_dates: bool = False  # C5: refuse a plain YYYY-MM-DD where date-time is documented
+    project_utc_offset: float = 0.0  # hours; the project's zone that turns a time into a day
+    refusal_style: RefusalStyle = "named"  # C4: "batch" = one 400 that names no entry
+    review_rate: float = 0.0  # C7: chance a direct import still needs manual review
+    v10_uploads: bool = True  # C10: off = deprecated v1.0 Create Upload has been sunset
     rate_limits: RateLimits = field(default_factory=RateLimits)
     faults: Faults = field(default_factory=Faults)
     wan: Wan = field(default_factory=Wan)
@@ -119,3 +140,9 @@ class EmulatorConfig:
             raise ValueError("max_imports_per_upload must be at least 1")
         if self.missing_company_status not in (400, 403):
             raise ValueError("missing_company_status must be 400 or 403")
+        if not -12.0 <= self.project_utc_offset <= 14.0:
+            raise ValueError("project_utc_offset must be between -12 and +14 hours")
+        if self.refusal_style not in REFUSAL_STYLES:
+            raise ValueError(f"refusal_style must be one of {REFUSAL_STYLES}")
+        if not 0.0 <= self.review_rate <= 1.0:
+            raise ValueError(f"review_rate must be between 0 and 1, got {self.review_rate}")

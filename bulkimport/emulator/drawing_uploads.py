@@ -1,139 +1,32 @@
 """Drawing Uploads: Create (v1.1 JSON, v1.0 multipart), Show (v1.1) and List.
 
-A create is all or nothing: every `drawing_log_imports` entry is checked first, and one bad
-entry rejects the request with a 422 naming each bad entry by index. What passes is processed
-over `processing_delay`: `in_queue`, `in_progress`, then `reviewed` when every import carries a
-`drawing_id`, `ready_for_review` otherwise, or `failed` when a file is not a PDF. Revisions are
+A create is all or nothing: every `drawing_log_imports` entry is checked first (imports.py),
+and one bad entry rejects the request: a 422 naming each bad entry by index, or with
+`refusal_style="batch"` a 400 naming none. What passes is processed over `processing_delay`:
+`in_queue`, `in_progress`, then `reviewed` when every import carries a `drawing_id` and was
+auto-assigned, `ready_for_review` otherwise, or `failed` when a file is not a PDF. Revisions are
 added to their drawings when processing ends.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import date, datetime
 from typing import Any
 
 from aiohttp import web
 
 from .access import Refusal, json_object, path_id, project_for
 from .clock import iso
+from .imports import Errors, read_imports
 from .pagination import paginated
 from .replies import field_errors, procore_error
-from .traffic import Principal, drop_connection, principal
+from .traffic import drop_connection, principal
 from .world import DrawingUpload, LogImport, Project, Revision, World
 
-Errors = dict[str, list[str]]
-
-
-def parse_day(value: Any) -> str | None:
-    """A date or ISO datetime, as the `YYYY-MM-DD` Procore answers with; None if unparsable."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value).date().isoformat()
-    except ValueError:
-        return None
-
-
-def revision_key(entry: LogImport | Revision) -> tuple[str | None, int, str, str | None]:
-    """What must differ between two revisions of one drawing: number, set and dates."""
-    number = entry.default_revision if isinstance(entry, LogImport) else entry.revision_number
-    return (number, entry.drawing_set_id, entry.drawing_date, entry.received_date)
-
-
-def _revision_taken(world: World, entry: LogImport, earlier: list[LogImport]) -> bool:
-    """Procore refuses a revision a drawing already has (or is about to get) with the same
-    set and dates; pending drawing uploads and earlier entries of this request count too."""
-    key = revision_key(entry)
-    if any(revision_key(r) == key for r in world.drawings[entry.drawing_id or 0].revisions):
-        return True
-    pending = [e for i in world.unsettled for e in world.drawing_uploads[i].imports] + earlier
-    return any(e.drawing_id == entry.drawing_id and revision_key(e) == key for e in pending)
-
-
-def _check_upload(world: World, who: Principal, uuid: str) -> str | None:
-    upload = world.uploads.get(uuid)
-    if upload is None or upload.company_id != who.company_id:
-        return "does not name an upload"
-    if upload.owner_user_id != who.user_id:
-        return "belongs to another user: only the user who created an upload may use it"
-    if upload.created_at + world.config.attach_deadline <= world.clock.now():
-        return "was deleted: uploads not attached within the deadline are removed"
-    if not upload.posted:
-        return "has not been uploaded to storage yet"
-    if upload.attached_to is not None:
-        return f"has already been imported by drawing upload {upload.attached_to}"
-    return None
-
-
-def read_imports(
-    world: World, who: Principal, area_id: int | None, set_id: int, raw: Any
-) -> tuple[list[LogImport], Errors]:
-    errors: Errors = {}
-    if not isinstance(raw, list) or not raw:
-        return [], {"drawing_log_imports": ["can't be blank"]}
-    limit = world.config.max_imports_per_upload
-    if limit is not None and len(raw) > limit:
-        return [], {"drawing_log_imports": [f"has more than {limit} entries"]}
-    entries: list[LogImport] = []
-    seen: set[str] = set()
-    for i, item in enumerate(raw):
-        where = f"drawing_log_imports[{i}]"
-        if not isinstance(item, dict):
-            errors[where] = ["must be an object"]
-            continue
-        uuid = item.get("upload_uuid")
-        problem = (
-            "can't be blank"
-            if not isinstance(uuid, str) or not uuid
-            else "appears more than once in this request"
-            if uuid in seen
-            else _check_upload(world, who, uuid)
-        )
-        if problem:
-            errors[f"{where}.upload_uuid"] = [problem]
-        if isinstance(uuid, str):
-            seen.add(uuid)
-        drawing_date = parse_day(item.get("drawing_date"))
-        if drawing_date is None:
-            errors[f"{where}.drawing_date"] = ["is missing or not a date"]
-        received = item.get("received_date")
-        received_date = parse_day(received)
-        if received not in (None, "") and received_date is None:
-            errors[f"{where}.received_date"] = ["is not a date"]
-        drawing_id = item.get("drawing_id")
-        revision = item.get("default_revision")
-        if drawing_id is not None:
-            drawing = world.drawings.get(drawing_id) if isinstance(drawing_id, int) else None
-            if drawing is None or drawing.area_id != area_id:
-                errors[f"{where}.drawing_id"] = ["is not a drawing of this drawing area"]
-            if revision in (None, ""):
-                errors[f"{where}.default_revision"] = ["can't be blank when drawing_id is given"]
-        if any(key.startswith(where) for key in errors) or not isinstance(uuid, str):
-            continue
-        upload = world.uploads[uuid]
-        entry = LogImport(
-            id=world.next_id(),
-            upload_uuid=uuid,
-            filename=upload.response_filename,
-            drawing_set_id=set_id,
-            drawing_date=str(drawing_date),
-            received_date=received_date,
-            default_revision=None if revision is None else str(revision),
-            drawing_id=drawing_id,
-            custom_fields={k: v for k, v in item.items() if k.startswith("custom_field_")},
-        )
-        if entry.drawing_id is not None and _revision_taken(world, entry, entries):
-            errors[f"{where}.default_revision"] = [
-                "already exists on this drawing with the same drawing set and dates"
-            ]
-            continue
-        entries.append(entry)
-    return entries, errors
+# A filename carrying this marker makes its direct import need review: a deterministic
+# stand-in for review_rate, so a test can pick which import Procore fails to auto-assign.
+REVIEW_MARKER = "[review]"
+BATCH_REFUSAL = "Bad Request: a drawing log import is invalid"
 
 
 def status_of(world: World, upload: DrawingUpload) -> str:
@@ -156,7 +49,7 @@ def settle(world: World) -> None:
         if upload.outcome == "failed":
             continue
         for entry in upload.imports:
-            if entry.drawing_id is None:
+            if entry.drawing_id is None or entry.needs_review:
                 continue  # waits in Items to Review
             world.drawings[entry.drawing_id].revisions.append(
                 Revision(
@@ -215,8 +108,34 @@ def _flag(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
+def refusal(world: World, kind: str, errors: Errors) -> Refusal:
+    world.ledger.reject(kind, str(errors), violation=True)
+    if world.config.refusal_style == "named":
+        return Refusal(procore_error(422, errors))
+    # procore-api.md C4: the reference lists 400 (not 422) and documents no error body, so the
+    # batch reading refuses the whole request without saying which entry was wrong.
+    if any("[" in key for key in errors):
+        return Refusal(procore_error(400, BATCH_REFUSAL))
+    return Refusal(procore_error(400, errors))
+
+
+def needs_review(world: World, entry: LogImport, rng: random.Random) -> bool:
+    """DOCS tutorial_direct_drawing_uploads.md (procore-api.md C7): a direct import skips
+    review "unless issues are encountered"; how often is unknown, so it is a rate."""
+    if entry.drawing_id is None:
+        return False
+    rate = world.config.review_rate
+    drawn = rate > 0 and rng.random() < rate
+    return drawn or REVIEW_MARKER in (entry.filename or "")
+
+
 def create(
-    world: World, request: web.Request, project: Project, body: dict[str, Any], version: str
+    world: World,
+    request: web.Request,
+    project: Project,
+    body: dict[str, Any],
+    version: str,
+    review_rng: random.Random,
 ) -> DrawingUpload:
     who = principal(request)
     errors: Errors = {}
@@ -232,16 +151,22 @@ def create(
             "can't be blank" if area_id in (None, "") else "is not a drawing area of this project"
         ]
     if errors:
-        world.ledger.reject("bad_drawing_upload_target", str(errors), violation=True)
-        raise Refusal(procore_error(422, errors))
+        raise refusal(world, "bad_drawing_upload_target", errors)
     assert drawing_set is not None
     assert area is not None
     imports, errors = read_imports(
-        world, who, area.id, drawing_set.id, body.get("drawing_log_imports")
+        world,
+        who,
+        area.id,
+        drawing_set.id,
+        body.get("drawing_log_imports"),
+        # C5 concerns the v1.1 item fields; the v1.0 form's dates are plain form values.
+        strict_dates=world.config.strict_dates and version == "v1.1",
     )
     if errors:
-        world.ledger.reject("bad_drawing_log_imports", str(errors), violation=True)
-        raise Refusal(procore_error(422, errors))
+        raise refusal(world, "bad_drawing_log_imports", errors)
+    for entry in imports:
+        entry.needs_review = needs_review(world, entry, review_rng)
     not_pdf = [
         e.upload_uuid for e in imports if not world.uploads[e.upload_uuid].head.startswith(b"%PDF-")
     ]
@@ -249,7 +174,7 @@ def create(
         "failed"
         if not_pdf
         else "reviewed"
-        if all(e.drawing_id is not None for e in imports)
+        if all(e.drawing_id is not None and not e.needs_review for e in imports)
         else "ready_for_review"
     )
     upload = DrawingUpload(
@@ -300,6 +225,7 @@ def routes(world: World) -> web.RouteTableDef:
     table = web.RouteTableDef()
     per_page = (world.config.default_per_page, world.config.max_per_page)
     rng = random.Random(world.config.faults.seed + 1)
+    review_rng = random.Random(f"{world.config.faults.seed}:review")
 
     async def post(request: web.Request, version: str) -> web.Response:
         project = project_for(world, request)
@@ -315,7 +241,7 @@ def routes(world: World) -> web.RouteTableDef:
             body = await json_object(world, request, "drawing_upload")
         else:
             body = await v10_body(world, request)
-        upload = create(world, request, project, body, version)
+        upload = create(world, request, project, body, version, review_rng)
         if token:
             world.idempotency[(who.user_id, project.id, token)] = upload.id
         if rng.random() < world.config.faults.apply_drop_rate:

@@ -1,5 +1,5 @@
 """Drawing areas, drawing sets and drawings: the lists a client resolves names through, and
-Create Drawing Set / Create Drawing.
+Create Drawing Set / Create Drawing. Drawing revisions are in revisions.py.
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .access import Refusal, area_for, json_object, project_for
+from .access import Refusal, area_for, json_object, not_found, project_for
 from .clock import iso
 from .pagination import paginated
 from .replies import field_errors
-from .world import Drawing, DrawingArea, DrawingSet, Project, Revision, World
+from .world import Drawing, DrawingArea, DrawingSet, Project, World
 
 
 def set_json(world: World, drawing_set: DrawingSet, area_id: int | None) -> dict[str, Any]:
@@ -66,11 +66,14 @@ def area_json(world: World, area: DrawingArea, version: str) -> dict[str, Any]:
     }
 
 
-def drawing_json(drawing: Drawing) -> dict[str, Any]:
-    current = drawing.revisions[-1] if drawing.revisions else None
+def drawing_json(world: World, drawing: Drawing) -> dict[str, Any]:
+    current = drawing.current
     return {
         "id": drawing.id,
-        "number": drawing.number,
+        # procore-api.md C2: `number` carries the sheet suffix, `drawing_number` never does.
+        "number": world.display_number(drawing),
+        "drawing_number": drawing.number,
+        "sheet_number": drawing.sheet_number,
         "title": drawing.title,
         "discipline": drawing.discipline.name,
         "drawing_discipline_id": drawing.discipline.id,
@@ -91,24 +94,14 @@ def drawing_json(drawing: Drawing) -> dict[str, Any]:
     }
 
 
-def revision_json(drawing: Drawing, revision: Revision) -> dict[str, Any]:
-    return {
-        "id": revision.id,
-        "drawing_id": drawing.id,
-        "number": drawing.number,
-        "title": drawing.title,
-        "revision_number": revision.revision_number,
-        "drawing_set": {"id": revision.drawing_set_id},
-        "drawing_date": revision.drawing_date,
-        "received_date": revision.received_date,
-        "current": revision is drawing.revisions[-1],
-    }
-
-
 def create_set(world: World, project: Project, body: dict[str, Any]) -> DrawingSet:
+    # procore-api.md C1: the reference documents a flat body; only PATCH wraps in
+    # `drawing_set`, and a field report saw a nested-only body refused for a blank name.
     name = str(body.get("name") or "").strip()
     if not name:
-        world.ledger.reject("blank_set_name", "", violation=True)
+        nested = isinstance(body.get("drawing_set"), dict)
+        kind = "nested_set_body" if nested else "blank_set_name"
+        world.ledger.reject(kind, str(body)[:200], violation=True)
         raise Refusal(field_errors(422, "name", "can't be blank"))
     drawing_set = DrawingSet(
         id=world.next_id(),
@@ -122,6 +115,12 @@ def create_set(world: World, project: Project, body: dict[str, Any]) -> DrawingS
     return drawing_set
 
 
+def _sheet_number(body: dict[str, Any]) -> str | None:
+    raw = body.get("sheet_number")
+    text = "" if raw is None else str(raw).strip()
+    return text or None
+
+
 def create_drawing(world: World, area: DrawingArea, body: dict[str, Any]) -> Drawing:
     number = str(body.get("number") or "").strip()
     if not number:
@@ -132,7 +131,10 @@ def create_drawing(world: World, area: DrawingArea, body: dict[str, Any]) -> Dra
     if not isinstance(name, str) or not name.strip():
         world.ledger.reject("blank_discipline", number, violation=True)
         raise Refusal(field_errors(400, "drawing_discipline", "Drawing Discipline can't be blank"))
-    if world.drawing_by_number(area.id, number) is not None:
+    # procore-api.md C3: sheets of one number are told apart by sheet_number, so a number is
+    # taken only for the same sheet (or for no sheet).
+    sheet = _sheet_number(body)
+    if world.drawing_by_number(area.id, number, sheet) is not None:
         # Not a violation: a client that lost the first answer meets this on its retry.
         world.ledger.reject("drawing_number_taken", number, violation=False)
         raise Refusal(field_errors(422, "number", "has already been taken"))
@@ -143,9 +145,32 @@ def create_drawing(world: World, area: DrawingArea, body: dict[str, Any]) -> Dra
         number=number,
         title=str(title) if title is not None else None,
         discipline=world.discipline(area.project_id, name.strip()),
+        sheet_number=sheet,
     )
     world.add_drawing(drawing)
     return drawing
+
+
+def scoped_area(world: World, request: web.Request) -> DrawingArea:
+    """The path's drawing area, checked against the `project_id` query parameter.
+
+    procore-api.md C2 and section 4: the reference lists `project_id` on these calls without
+    marking it required, and integrators report sending it; `require_project_id` rehearses the
+    reading where Procore insists on it.
+    """
+    area, project = area_for(world, request)
+    raw = request.query.get("project_id", "").strip()
+    if not raw:
+        if world.config.require_project_id:
+            world.ledger.reject("missing_project_id", request.path, violation=True)
+            raise Refusal(field_errors(400, "project_id", "can't be blank"))
+        return area
+    if not raw.isdigit() or int(raw) != project.id:
+        world.ledger.reject(
+            "project_id_mismatch", f"{request.path}?project_id={raw}", violation=True
+        )
+        raise not_found("Drawing area")
+    return area
 
 
 def routes(world: World) -> web.RouteTableDef:
@@ -166,38 +191,31 @@ def routes(world: World) -> web.RouteTableDef:
 
         @table.get(f"/rest/{version}/drawing_areas/{{drawing_area_id}}/drawings")
         async def list_drawings(request: web.Request) -> web.Response:
-            area, _ = area_for(world, request)
-            return paginated(request, world.drawings_of(area.id), drawing_json, *per_page)
+            area = scoped_area(world, request)
+            return paginated(
+                request,
+                world.drawings_of(area.id),
+                lambda drawing: drawing_json(world, drawing),
+                *per_page,
+            )
 
         @table.post(f"/rest/{version}/drawing_areas/{{drawing_area_id}}/drawings")
         async def post_drawing(request: web.Request) -> web.Response:
-            area, _ = area_for(world, request)
+            area = scoped_area(world, request)
             body = await json_object(world, request, "drawing")
             drawing = create_drawing(world, area, body)
             return web.json_response(
                 {
                     "id": drawing.id,
-                    "number": drawing.number,
+                    "number": world.display_number(drawing),
+                    "drawing_number": drawing.number,
+                    "sheet_number": drawing.sheet_number,
                     "title": drawing.title,
                     "obsolete": False,
                     "discipline": drawing.discipline.name,
                 },
                 status=201,
             )
-
-    @table.get("/rest/v1.0/projects/{project_id}/drawing_revisions")
-    async def list_revisions(request: web.Request) -> web.Response:
-        """Every revision of the project's drawings; `drawing_area_id` narrows it to one area."""
-        project = project_for(world, request)
-        raw_area = request.query.get("drawing_area_id", "")
-        areas = [a.id for a in world.areas_of(project.id) if raw_area in ("", str(a.id))]
-        pairs = [
-            (drawing, revision)
-            for area_id in areas
-            for drawing in world.drawings_of(area_id)
-            for revision in drawing.revisions
-        ]
-        return paginated(request, pairs, lambda pair: revision_json(*pair), *per_page)
 
     @table.get("/rest/v1.0/projects/{project_id}/drawing_sets")
     async def list_sets(request: web.Request) -> web.Response:
@@ -211,7 +229,7 @@ def routes(world: World) -> web.RouteTableDef:
     @table.post("/rest/v1.0/projects/{project_id}/drawing_sets")
     async def post_set(request: web.Request) -> web.Response:
         project = project_for(world, request)
-        body = await json_object(world, request, "drawing_set")
+        body = await json_object(world, request, None)
         return web.json_response(
             set_json(world, create_set(world, project, body), None), status=201
         )

@@ -2,7 +2,10 @@
 
 `GET /_emulator/state[?sections=a,b]` reports drawings, drawing sets, uploads (size, sha256),
 drawing uploads with their imports, request counts per endpoint, 429s, when each admitted REST
-call arrived (`timeline`), injected faults and rejections. `POST /_emulator/clock` with `{"advance": seconds}` moves the one clock forward.
+call arrived (`timeline`), injected faults and rejections. `POST /_emulator/clock` with
+`{"advance": seconds}` moves the one clock forward. `POST /_emulator/revisions` with
+`{"revision_id": N, "obsolete"|"deleted"|"remove": true}` changes a revision as a Procore user
+would in the web app, so tests can show how a client treats obsolete, deleted and vanished ones.
 """
 
 from __future__ import annotations
@@ -14,7 +17,23 @@ from aiohttp import web
 
 from .drawing_uploads import settle, status_of
 from .replies import procore_error
-from .world import World
+from .world import Revision, World
+
+REVISION_FLAGS = ("obsolete", "deleted", "remove")
+
+
+def _revision(r: Revision) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "revision_number": r.revision_number,
+        "drawing_set_id": r.drawing_set_id,
+        "drawing_date": r.drawing_date,
+        "received_date": r.received_date,
+        "upload_uuid": r.upload_uuid,
+        "drawing_upload_id": r.drawing_upload_id,
+        "obsolete": r.obsolete,
+        "deleted": r.deleted,
+    }
 
 
 def _drawings(world: World) -> list[dict[str, Any]]:
@@ -22,20 +41,12 @@ def _drawings(world: World) -> list[dict[str, Any]]:
         {
             "id": d.id,
             "drawing_area_id": d.area_id,
-            "number": d.number,
+            "number": world.display_number(d),
+            "drawing_number": d.number,
+            "sheet_number": d.sheet_number,
             "title": d.title,
             "discipline": d.discipline.name,
-            "revisions": [
-                {
-                    "revision_number": r.revision_number,
-                    "drawing_set_id": r.drawing_set_id,
-                    "drawing_date": r.drawing_date,
-                    "received_date": r.received_date,
-                    "upload_uuid": r.upload_uuid,
-                    "drawing_upload_id": r.drawing_upload_id,
-                }
-                for r in d.revisions
-            ],
+            "revisions": [_revision(r) for r in d.revisions],
         }
         for d in world.drawings.values()
     ]
@@ -86,6 +97,7 @@ def _drawing_uploads(world: World) -> list[dict[str, Any]]:
                     "default_revision": e.default_revision,
                     "drawing_date": e.drawing_date,
                     "received_date": e.received_date,
+                    "needs_review": e.needs_review,
                 }
                 for e in du.imports
             ],
@@ -135,5 +147,32 @@ def routes(world: World) -> web.RouteTableDef:
         except (ValueError, KeyError, TypeError) as exc:
             return procore_error(400, f'send {{"advance": seconds >= 0}}: {exc}')
         return web.json_response({"now": world.clock.now(), "offset": world.clock.offset})
+
+    @table.post("/_emulator/revisions")
+    async def change_revision(request: web.Request) -> web.Response:
+        usage = 'send {"revision_id": N, "obsolete"|"deleted"|"remove": true|false}'
+        try:
+            body = await request.json()
+        except ValueError:
+            return procore_error(400, usage)
+        if (
+            not isinstance(body, dict)
+            or type(body.get("revision_id")) is not int
+            or not any(flag in body for flag in REVISION_FLAGS)
+            or any(not isinstance(body.get(flag, False), bool) for flag in REVISION_FLAGS)
+        ):
+            return procore_error(400, usage)
+        settle(world)
+        found = world.find_revision(body["revision_id"])
+        if found is None:
+            return procore_error(404, "Revision not found")
+        drawing, revision = found
+        revision.obsolete = body.get("obsolete", revision.obsolete)
+        revision.deleted = body.get("deleted", revision.deleted)
+        answer = {"drawing_id": drawing.id, **_revision(revision), "removed": False}
+        if body.get("remove"):
+            drawing.revisions.remove(revision)
+            answer["removed"] = True
+        return web.json_response(answer)
 
     return table

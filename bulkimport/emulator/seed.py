@@ -6,10 +6,12 @@ Seed file shape (every id is optional and assigned when left out):
      "companies": [{"id": 1, "name": "...",
         "projects": [{"id": 2, "name": "...",
             "drawing_areas": [{"name": "...",
-                "drawings": [{"number": "A-101", "title": "...", "discipline": "Architectural"}]}],
+                "drawings": [{"number": "A-101", "title": "...", "discipline": "Architectural",
+                              "sheet_number": "1"}]}],
             "drawing_sets": [{"name": "...", "date": "2026-01-15"}]}]}]}
 
-Clients without `companies` are connected to every seeded company. The first client, company and
+A drawing's `sheet_number` is optional: several drawings of one number with different sheet
+numbers are the sheets of one multi-sheet drawing. Clients without `companies` are connected to every seeded company. The first client, company and
 project are the ones `bulkimport emulator` prints.
 """
 
@@ -93,6 +95,9 @@ def _plant(world: World, seed: dict[str, Any]) -> None:
                             number=str(d["number"]),
                             title=d.get("title"),
                             discipline=world.discipline(project.id, str(d["discipline"])),
+                            sheet_number=None
+                            if d.get("sheet_number") in (None, "")
+                            else str(d["sheet_number"]),
                         )
                     )
             for position, s in enumerate(p.get("drawing_sets", [])):

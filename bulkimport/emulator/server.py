@@ -18,7 +18,7 @@ import anyio
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from . import drawing_uploads, drawings, inspection, oauth, storage, uploads
+from . import drawing_uploads, drawings, inspection, oauth, revisions, storage, uploads
 from .access import refusals
 from .clock import Clock
 from .config import EmulatorConfig
@@ -52,7 +52,7 @@ def api_app(world: World) -> web.Application:
             refusals,
         ],
     )
-    for module in (oauth, drawings, uploads, drawing_uploads, inspection):
+    for module in (oauth, drawings, revisions, uploads, drawing_uploads, inspection):
         app.router.add_routes(module.routes(world))
     return app
 

@@ -7,6 +7,7 @@ Procore-Company-Id header, and the rate limiter, whose headers go on every answe
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -116,13 +117,13 @@ def network_middleware(world: World, scope: Callable[[web.Request], str | None])
             # Half 500, half 503 (load shedding, with Retry-After), each in the site's own dialect.
             status = 500 if draw < faults.drop_rate + faults.error_rate / 2 else 503
             world.ledger.faults[str(status)] += 1
-            return server_error(status, s3=where == "s3")
+            return server_error(status, s3=where == "s3", retry_after=faults.retry_after_503)
         return await handler(request)
 
     return network
 
 
-def server_error(status: int, *, s3: bool) -> web.Response:
+def server_error(status: int, *, s3: bool, retry_after: float = 1.0) -> web.Response:
     if s3:
         response = (
             s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
@@ -133,7 +134,8 @@ def server_error(status: int, *, s3: bool) -> web.Response:
         text = "Internal Server Error" if status == 500 else "Service Unavailable"
         response = procore_error(status, text)
     if status == 503:
-        response.headers["Retry-After"] = "1"
+        # Retry-After is whole seconds (RFC 9110 delay-seconds).
+        response.headers["Retry-After"] = str(math.ceil(retry_after))
     return response
 
 
@@ -151,11 +153,12 @@ def gate_middleware(world: World) -> Middleware:
         verdict = limiter.admit(token.client_id, now)
         if verdict is not None and not verdict.allowed:
             world.ledger.rate_limited += 1
-            return web.Response(
-                status=429,
-                text=RATE_LIMITED_BODY,
-                headers={**verdict.headers(), "Retry-After": str(verdict.retry_after(now))},
-            )
+            headers = verdict.headers()
+            if world.config.rate_limits.retry_after:
+                # procore-api.md section 8: error_reference.md says a 429 carries Retry-After,
+                # rate_limiting.md (C13) says wait for X-Rate-Limit-Reset; off = the latter.
+                headers["Retry-After"] = str(verdict.retry_after(now))
+            return web.Response(status=429, text=RATE_LIMITED_BODY, headers=headers)
         world.ledger.timeline.append((now, endpoint_name(request)))
         response = await _company_checked(request, handler, token.client_id, token.user_id)
         if verdict is not None:

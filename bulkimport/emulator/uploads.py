@@ -104,6 +104,13 @@ def upload_json(world: World, upload: Upload, attachment: bool) -> dict[str, Any
 def routes(world: World) -> web.RouteTableDef:
     table = web.RouteTableDef()
 
+    def refuse_sunset(request: web.Request) -> None:
+        """procore-api.md C10: v1.0 Create Upload is deprecated, and a deprecated endpoint is
+        removed at sunset (section 2.3); off rehearses that day."""
+        if "/v1.0/" in request.path and not world.config.v10_uploads:
+            world.ledger.reject("v10_upload_sunset", request.path, violation=True)
+            raise Refusal(procore_error(404, "Not Found"))
+
     async def answer(request: web.Request, project_id: int | None) -> web.Response:
         body = await upload_request(world, request)
         upload = create_upload(world, request, body, project_id)
@@ -114,10 +121,12 @@ def routes(world: World) -> web.RouteTableDef:
 
         @table.post(f"/rest/{version}/projects/{{project_id}}/uploads")
         async def project_upload(request: web.Request) -> web.Response:
+            refuse_sunset(request)
             return await answer(request, project_for(world, request).id)
 
         @table.post(f"/rest/{version}/companies/{{company_id}}/uploads")
         async def company_upload(request: web.Request) -> web.Response:
+            refuse_sunset(request)
             company_id = path_id(request, "company_id")
             if company_id != principal(request).company_id or company_id not in world.companies:
                 raise not_found("Company")

@@ -85,16 +85,26 @@ class Revision:
     received_date: str | None
     upload_uuid: str
     drawing_upload_id: int
+    # procore-api.md C8: List Drawing Revisions hides both unless asked.
+    obsolete: bool = False
+    deleted: bool = False
 
 
 @dataclass(slots=True)
 class Drawing:
     id: int
     area_id: int
-    number: str
+    number: str  # the base number, without any "(Sheet X of Y)"
     title: str | None
     discipline: Discipline
+    sheet_number: str | None = None  # procore-api.md C3
     revisions: list[Revision] = field(default_factory=list)
+
+    @property
+    def current(self) -> Revision | None:
+        """The newest revision still in the log: obsolete and deleted ones are not current."""
+        live = [r for r in self.revisions if not (r.obsolete or r.deleted)]
+        return live[-1] if live else None
 
 
 @dataclass(slots=True)
@@ -134,6 +144,8 @@ class LogImport:
     default_revision: str | None
     drawing_id: int | None
     custom_fields: dict[str, Any]
+    # procore-api.md C7: a direct import whose auto-assignment failed waits in Items to Review.
+    needs_review: bool = False
 
 
 @dataclass(slots=True)
@@ -189,6 +201,10 @@ class Ledger:
             self.violations.append({"kind": kind, "detail": detail})
 
 
+def _number_key(area_id: int, number: str, sheet: str | None) -> tuple[int, str, str | None]:
+    return (area_id, number.strip().casefold(), None if sheet is None else sheet.casefold())
+
+
 @dataclass(slots=True)
 class World:
     config: EmulatorConfig
@@ -204,7 +220,9 @@ class World:
     sets: dict[int, DrawingSet] = field(default_factory=dict)
     disciplines: dict[int, Discipline] = field(default_factory=dict)
     drawings: dict[int, Drawing] = field(default_factory=dict)
-    drawing_numbers: dict[tuple[int, str], int] = field(default_factory=dict)
+    # (area, base number, sheet number) -> drawing; numbers compare case-insensitively.
+    drawing_numbers: dict[tuple[int, str, str | None], int] = field(default_factory=dict)
+    sheet_counts: Counter[tuple[int, str]] = field(default_factory=Counter)
     drawings_by_area: dict[int, list[Drawing]] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)
     drawing_uploads: dict[int, DrawingUpload] = field(default_factory=dict)
@@ -224,14 +242,37 @@ class World:
     def drawings_of(self, area_id: int) -> list[Drawing]:
         return self.drawings_by_area.get(area_id, [])
 
-    def drawing_by_number(self, area_id: int, number: str) -> Drawing | None:
-        drawing_id = self.drawing_numbers.get((area_id, number.casefold()))
+    def drawing_by_number(
+        self, area_id: int, number: str, sheet_number: str | None = None
+    ) -> Drawing | None:
+        """The drawing with that base number (and sheet, for one sheet of several)."""
+        drawing_id = self.drawing_numbers.get(_number_key(area_id, number, sheet_number))
         return None if drawing_id is None else self.drawings[drawing_id]
 
     def add_drawing(self, drawing: Drawing) -> None:
         self.drawings[drawing.id] = drawing
-        self.drawing_numbers[(drawing.area_id, drawing.number.casefold())] = drawing.id
+        key = _number_key(drawing.area_id, drawing.number, drawing.sheet_number)
+        self.drawing_numbers[key] = drawing.id
+        if drawing.sheet_number is not None:
+            self.sheet_counts[key[:2]] += 1
         self.drawings_by_area.setdefault(drawing.area_id, []).append(drawing)
+
+    def display_number(self, drawing: Drawing) -> str:
+        """`A100 (Sheet 1 of 3)` when the area holds several sheets of that base number (DOCS
+        tutorial_direct_drawing_uploads.md, procore-api.md C2); the base number otherwise."""
+        if drawing.sheet_number is None:
+            return drawing.number
+        total = self.sheet_counts[_number_key(drawing.area_id, drawing.number, None)[:2]]
+        if total < 2:
+            return drawing.number
+        return f"{drawing.number} (Sheet {drawing.sheet_number} of {total})"
+
+    def find_revision(self, revision_id: int) -> tuple[Drawing, Revision] | None:
+        for drawing in self.drawings.values():
+            for revision in drawing.revisions:
+                if revision.id == revision_id:
+                    return drawing, revision
+        return None
 
     def bucket_of(self, company_id: int) -> str:
         """Each company's uploads go to a bucket of its own, as Procore's URLs vary by company."""

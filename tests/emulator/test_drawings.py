@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from bulkimport.emulator import EmulatorConfig, serve
 
 from .conftest import Procore, running
 
@@ -72,6 +77,8 @@ async def test_create_drawing_returns_flat_discipline_and_lists_it(procore: Proc
         {
             "id": created["id"],
             "number": "I-101",
+            "drawing_number": "I-101",
+            "sheet_number": None,
             "title": "Preliminary as-built interior",
             "discipline": "Interiors",
             "drawing_discipline_id": listed[0]["drawing_discipline_id"],
@@ -141,7 +148,149 @@ async def test_create_and_list_drawing_sets(procore: Procore):
     created = await procore.call("POST", path, json={"name": "Addendum 1", "date": "2026-03-01"})
     assert created.status == 201
     assert created.json()["name"] == "Addendum 1"
-    blank = await procore.call("POST", path, json={"drawing_set": {"name": " "}})
+    assert created.json()["date"] == "2026-03-01"
+    blank = await procore.call("POST", path, json={"name": " "})
     assert blank.status == 422
     names = [s["name"] for s in (await procore.call("GET", path)).json()]
     assert names == ["Issued for Construction", "Bid Set", "Addendum 1"]
+
+
+async def test_a_nested_only_drawing_set_body_has_a_blank_name(procore: Procore):
+    """The reference documents a flat body for Create Drawing Set; only PATCH is wrapped."""
+    path = f"/rest/v1.0/projects/{procore.project_id}/drawing_sets"
+    nested = await procore.call("POST", path, json={"drawing_set": {"name": "Addendum 2"}})
+    assert nested.status == 422
+    assert nested.json() == {"errors": {"name": ["can't be blank"]}}
+    state = await procore.state("violations", "drawing_sets")
+    assert state["violations"][-1]["kind"] == "nested_set_body"
+    assert "Addendum 2" not in [s["name"] for s in state["drawing_sets"]]
+
+
+async def test_both_set_shapes_at_once_work_and_the_flat_one_wins(procore: Procore):
+    path = f"/rest/v1.0/projects/{procore.project_id}/drawing_sets"
+    reply = await procore.call(
+        "POST",
+        path,
+        json={"name": "Flat", "date": "2026-04-01", "drawing_set": {"name": "Nested"}},
+    )
+    assert reply.status == 201
+    assert (reply.json()["name"], reply.json()["date"]) == ("Flat", "2026-04-01")
+
+
+async def test_project_id_on_area_scoped_calls_must_be_the_areas_project(procore: Procore):
+    area = procore.area_ids[0]
+    path = f"/rest/v1.1/drawing_areas/{area}/drawings"
+    body = {"drawing": {"number": "A-1", "drawing_discipline": {"name": "Architectural"}}}
+    good = await procore.call("POST", f"{path}?project_id={procore.project_id}", json=body)
+    assert good.status == 201
+    listed = await procore.call("GET", f"{path}?project_id={procore.project_id}")
+    assert [d["number"] for d in listed.json()] == ["A-1"]
+    for wrong in ("1", "abc"):
+        for method in ("GET", "POST"):
+            reply = await procore.call(method, f"{path}?project_id={wrong}", json=body)
+            assert reply.status == 404
+            assert reply.json() == {"errors": "Drawing area not found"}
+    assert (await procore.call("GET", path)).status == 200  # optional by default
+
+
+async def test_require_project_id_refuses_calls_without_it():
+    async with running(require_project_id=True) as procore:
+        path = f"/rest/v1.0/drawing_areas/{procore.area_ids[0]}/drawings"
+        body = {"drawing": {"number": "A-1", "drawing_discipline": {"name": "Architectural"}}}
+        for method in ("GET", "POST"):
+            reply = await procore.call(method, path, json=body)
+            assert reply.status == 400
+            assert reply.json() == {"errors": {"project_id": ["can't be blank"]}}
+        reply = await procore.call("POST", f"{path}?project_id={procore.project_id}", json=body)
+        assert reply.status == 201
+        kinds = [v["kind"] for v in (await procore.state("violations"))["violations"]]
+        assert kinds == ["missing_project_id", "missing_project_id"]
+
+
+async def create_sheet(procore: Procore, number: str, sheet: str | None) -> dict[str, Any]:
+    drawing: dict[str, Any] = {"number": number, "drawing_discipline": {"name": "Architectural"}}
+    if sheet is not None:
+        drawing["sheet_number"] = sheet
+    reply = await procore.call(
+        "POST",
+        f"/rest/v1.1/drawing_areas/{procore.area_ids[0]}/drawings",
+        json={"drawing": drawing},
+    )
+    assert reply.status == 201, reply.text
+    created: dict[str, Any] = reply.json()
+    return created
+
+
+async def test_sheets_of_one_number_carry_the_sheet_suffix(procore: Procore):
+    first = await create_sheet(procore, "A100", "1")
+    assert (first["number"], first["drawing_number"], first["sheet_number"]) == (
+        "A100",
+        "A100",
+        "1",
+    )  # a single sheet has no suffix
+    await create_sheet(procore, "A100", "2")
+    third = await create_sheet(procore, "A100", "3")
+    assert third["number"] == "A100 (Sheet 3 of 3)"
+    assert third["drawing_number"] == "A100"
+    await create_sheet(procore, "A200", None)
+    listed = await procore.call("GET", f"/rest/v1.1/drawing_areas/{procore.area_ids[0]}/drawings")
+    assert [(d["number"], d["drawing_number"], d["sheet_number"]) for d in listed.json()] == [
+        ("A100 (Sheet 1 of 3)", "A100", "1"),
+        ("A100 (Sheet 2 of 3)", "A100", "2"),
+        ("A100 (Sheet 3 of 3)", "A100", "3"),
+        ("A200", "A200", None),
+    ]
+    (drawing,) = [
+        d for d in (await procore.state("drawings"))["drawings"] if d["sheet_number"] == "2"
+    ]
+    assert (drawing["number"], drawing["drawing_number"]) == ("A100 (Sheet 2 of 3)", "A100")
+
+
+async def test_a_number_is_taken_per_sheet(procore: Procore):
+    await create_sheet(procore, "A100", "1")
+    await create_sheet(procore, "A300", None)
+    area = procore.area_ids[0]
+    for number, sheet in (("a100", "1"), ("A300", None)):
+        drawing: dict[str, Any] = {"number": number, "drawing_discipline": {"name": "Civil"}}
+        if sheet:
+            drawing["sheet_number"] = sheet
+        reply = await procore.call(
+            "POST", f"/rest/v1.1/drawing_areas/{area}/drawings", json={"drawing": drawing}
+        )
+        assert reply.status == 422
+        assert reply.json()["errors"]["number"] == ["has already been taken"]
+    assert (await create_sheet(procore, "A100", "2"))["number"] == "A100 (Sheet 2 of 2)"
+
+
+async def test_seed_file_drawings_may_carry_sheet_numbers(tmp_path: Path):
+    seed = {
+        "clients": [{"client_id": "c", "client_secret": "s"}],
+        "companies": [
+            {
+                "name": "Acme",
+                "projects": [
+                    {
+                        "name": "Depot",
+                        "drawing_areas": [
+                            {
+                                "name": "Shed",
+                                "drawings": [
+                                    {"number": "S-1", "discipline": "Structural", "sheet_number": n}
+                                    for n in ("1", "2")
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "seed.json"
+    path.write_text(json.dumps(seed))
+    async with serve(EmulatorConfig(seed_file=path)) as emu:
+        world = emu.world
+        (area,) = world.areas.values()
+        second = world.drawing_by_number(area.id, "s-1", "2")
+        assert second is not None
+        assert world.display_number(second) == "S-1 (Sheet 2 of 2)"
+        assert world.drawing_by_number(area.id, "S-1") is None  # no sheetless S-1

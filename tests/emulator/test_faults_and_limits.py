@@ -127,3 +127,25 @@ async def test_limits_are_per_client_and_errors_carry_headers_too():
 async def test_no_rate_limit_headers_when_limits_are_off(procore: Procore):
     reply = await procore.call("GET", areas_path(procore))
     assert "X-Rate-Limit-Limit" not in reply.headers
+
+
+async def test_the_503_retry_after_is_configurable():
+    faults = Faults(error_rate=1.0, seed=3, retry_after_503=30)
+    async with running(faults=faults) as procore:
+        seen = set()
+        for _ in range(10):
+            reply = await procore.call("GET", areas_path(procore))
+            if reply.status == 503:
+                seen.add(reply.headers["Retry-After"])
+        assert seen == {"30"}
+
+
+async def test_a_429_can_come_without_retry_after():
+    limits = RateLimits(spike_limit=1, spike_window=10, retry_after=False)
+    async with running(rate_limits=limits) as procore:
+        assert (await procore.call("GET", areas_path(procore))).status == 200
+        refused = await procore.call("GET", areas_path(procore))
+        assert refused.status == 429
+        assert "Retry-After" not in refused.headers
+        assert refused.headers["X-Rate-Limit-Remaining"] == "0"
+        assert int(refused.headers["X-Rate-Limit-Reset"]) >= time.time()

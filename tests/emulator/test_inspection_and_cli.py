@@ -145,3 +145,47 @@ async def test_the_example_seed_file_in_configs_loads():
             "Deck",
         ]
         assert len(emu.world.drawings) == 3
+
+
+def test_cli_options_for_each_reading_reach_the_config():
+    from bulkimport.emulator_cli import _emulator_config, emulator
+
+    args = [
+        "--require-project-id",
+        "--no-revisions-access",
+        "--strict-dates",
+        "--project-utc-offset",
+        "-5",
+        "--refusal-style",
+        "batch",
+        "--review-rate",
+        "0.25",
+        "--no-v10-uploads",
+        "--no-429-retry-after",
+        "--503-retry-after",
+        "7",
+    ]
+    config = _emulator_config(emulator.make_context("emulator", args).params)
+    assert config.require_project_id is True
+    assert config.revisions_access is False
+    assert config.strict_dates is True
+    assert config.project_utc_offset == -5
+    assert config.refusal_style == "batch"
+    assert config.review_rate == 0.25
+    assert config.v10_uploads is False
+    assert config.rate_limits.retry_after is False
+    assert config.faults.retry_after_503 == 7
+    defaults = _emulator_config(emulator.make_context("emulator", []).params)
+    assert defaults == EmulatorConfig(log_requests=True)
+
+
+@pytest.mark.parametrize(
+    "args", [["--review-rate", "1.5"], ["--project-utc-offset", "20"], ["--refusal-style", "x"]]
+)
+def test_cli_refuses_bad_reading_settings(args: list[str]):
+    import click
+
+    from bulkimport.emulator_cli import _emulator_config, emulator
+
+    with pytest.raises((click.UsageError, ValueError)):
+        _emulator_config(emulator.make_context("emulator", args).params)

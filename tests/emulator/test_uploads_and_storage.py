@@ -247,3 +247,18 @@ async def test_segmented_uploads_are_declined_plainly(procore: Procore):
     )
     assert reply.status == 422
     assert "Segmented uploads" in reply.json()["errors"]
+
+
+async def test_a_sunset_v10_create_upload_is_404_and_counted():
+    async with running(v10_uploads=False) as procore:
+        project = f"/rest/v1.0/projects/{procore.project_id}/uploads"
+        company = f"/rest/v1.0/companies/{procore.company_id}/uploads"
+        for path in (project, company):
+            reply = await procore.call("POST", path, json={"response_filename": "a.pdf"})
+            assert reply.status == 404
+            assert reply.json() == {"errors": "Not Found"}
+        await procore.create_upload()  # v1.1 is served
+        state = await procore.state("requests", "violations")
+        assert state["requests"]["POST /rest/v1.0/projects/{project_id}/uploads"] == 1
+        assert state["requests"]["POST /rest/v1.0/companies/{company_id}/uploads"] == 1
+        assert [v["kind"] for v in state["violations"]] == ["v10_upload_sunset"] * 2
