@@ -3,6 +3,10 @@
 No event is meant to carry a secret; the redaction here is the second line of defence. Fields
 whose names say they hold one are blanked, and any value containing a string registered with
 `keep_secret` (the client secret, each access token) has it replaced, wherever it appears.
+
+Two registries: access tokens expire, so only the newest are kept (a long migration renews
+hundreds); the client secret is pinned and kept for the life of the process, because it never
+expires and no number of renewals may push it out.
 """
 
 from __future__ import annotations
@@ -31,19 +35,38 @@ SECRET_FIELDS = frozenset(
     }
 )
 REDACTED = "[redacted]"
-_secrets: deque[str] = deque(maxlen=32)  # the newest tokens; old ones expired anyway
+MIN_SECRET = 8  # shorter strings are not secrets worth the false matches
+_pinned: set[str] = set()  # never evicted: the client secret
+_tokens: deque[str] = deque(maxlen=32)  # the newest tokens; old ones expired anyway
+# What `_scrub` reads: rebuilt on each registration (a few per hour) so the hot path iterates
+# an immutable tuple, safe while another thread registers a token; longest first, so a secret
+# that contains another is replaced whole.
+_all: tuple[str, ...] = ()
 
 
-def keep_secret(value: str) -> None:
-    """Never let `value` reach a log line (tokens shorter than 8 characters are not secrets
-    worth the false matches)."""
-    if len(value) >= 8 and value not in _secrets:
-        _secrets.append(value)
+def keep_secret(value: str, *, pinned: bool = False) -> None:
+    """Never let `value` reach a log line: for the life of the process when `pinned`, else
+    while it is among the newest tokens."""
+    global _all
+    if len(value) < MIN_SECRET or value in _pinned:
+        return
+    if pinned:
+        _pinned.add(value)
+    elif value in _tokens:
+        return
+    else:
+        _tokens.append(value)
+    _all = tuple(sorted(_pinned.union(_tokens), key=len, reverse=True))
+
+
+def pin_secret(value: str) -> None:
+    """`keep_secret` for a secret that does not expire, such as the client secret."""
+    keep_secret(value, pinned=True)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        for secret in _secrets:
+        for secret in _all:
             if secret in value:
                 value = value.replace(secret, REDACTED)
         return value

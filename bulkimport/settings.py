@@ -17,6 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .logs import pin_secret
+
+SAME_REVISION_CHOICES = ("received-date", "fail", "skip")
 
 DEFAULT_FILENAME_PATTERN = (
     r"^(?P<number>[A-Za-z]{1,3}[-_. ]?\d+(?:\.\d+)*[A-Za-z]?)"
@@ -54,6 +57,12 @@ DEFAULT_DISCIPLINES: dict[str, str] = {
 class Credentials:
     client_id: str
     client_secret: str
+
+    def __post_init__(self) -> None:
+        # Wherever credentials come from (the CLI's environment, a caller of run_import), the
+        # secret is redacted from every log line for the life of the process: pinned, so no
+        # number of token renewals can push it out of the registry.
+        pin_secret(self.client_secret)
 
     def __repr__(self) -> str:  # never print the secret, even by accident
         return f"Credentials(client_id={self.client_id!r}, client_secret='***')"
@@ -108,6 +117,9 @@ class EngineSettings:
     progress_interval: float = 10.0
     max_requests_per_hour: int | None = None  # leave the rest of the budget to others
     drain_timeout: float = 120.0  # after a first Ctrl+C, how long in-flight work may finish
+    # A changed file whose revision label, set and dates Procore already has: import it with
+    # today's received date ("received-date"), fail it ("fail"), or leave it ("skip").
+    same_revision: str = "received-date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +207,9 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
                     else None
                 ),
                 drain_timeout=_number(engine, "drain_timeout", 120.0),
+                same_revision=_choice(
+                    engine, "same_revision", SAME_REVISION_CHOICES, "received-date"
+                ),
             ),
         )
     except (TypeError, ValueError) as exc:

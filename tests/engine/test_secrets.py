@@ -8,19 +8,28 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from bulkimport import logs
+from bulkimport import cli, logs
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.emulator.uploads import upload_json
 from bulkimport.pipeline import run_import
+from bulkimport.procore import ProcoreClient
 from bulkimport.report import exit_code, write_report
 from bulkimport.samples import write_archive
 
-from .conftest import CREDENTIALS, config_dict, make_settings, run_env, write_config
+from .conftest import (
+    CREDENTIALS,
+    advance_clock,
+    config_dict,
+    make_settings,
+    run_env,
+    write_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -125,3 +134,48 @@ def test_redaction_is_a_second_line_of_defence():
     assert out["detail"] == f"Bearer {logs.REDACTED} was refused"
     assert out["fields"] == {"policy": logs.REDACTED, "key": "uploads/1"}
     structlog.reset_defaults()
+
+
+async def test_the_client_secret_stays_redacted_however_many_tokens_are_issued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """A long migration renews its token again and again; the registry of tokens is bounded,
+    and the client secret must never be what it evicts."""
+    monkeypatch.setenv("PROCORE_CLIENT_ID", CREDENTIALS.client_id)
+    monkeypatch.setenv("PROCORE_CLIENT_SECRET", CREDENTIALS.client_secret)
+    credentials = cli._credentials_if_set()  # loaded as a real run loads them
+    assert credentials is not None
+    renewals = 45
+    logs.configure("json")
+    # No logger may keep this test's captured stderr once it is closed: later tests log too.
+    structlog.configure(cache_logger_on_first_use=False)
+    try:
+        async with (
+            serve(EmulatorConfig(processing_delay=0, token_ttl=60)) as emu,
+            aiohttp.ClientSession() as session,
+        ):
+            settings = make_settings(emu, tmp_path)
+            client = ProcoreClient(settings.procore, credentials, session)
+            with anyio.fail_after(60):
+                for _ in range(renewals):
+                    await client.drawing_areas()
+                    # Past the token's life on the emulator's clock: the next call is
+                    # refused once and the client renews, with no waiting here.
+                    await advance_clock(emu, 61)
+            assert len(emu.world.tokens) >= renewals
+            newest = list(emu.world.tokens)[-1]  # issued in order
+        log = structlog.get_logger("bulkimport.test")
+        log.error(
+            "auth.refused",
+            detail=f"sent client_id={CREDENTIALS.client_id}&secret={CREDENTIALS.client_secret}",
+            header=f"Bearer {newest}",
+        )
+        err = capsys.readouterr().err
+    finally:
+        structlog.reset_defaults()
+    last = json.loads(err.splitlines()[-1])
+    assert last["event"] == "auth.refused"
+    assert last["detail"] == f"sent client_id={CREDENTIALS.client_id}&secret={logs.REDACTED}"
+    assert last["header"] == f"Bearer {logs.REDACTED}"
+    assert CREDENTIALS.client_secret not in err
+    assert newest not in err
