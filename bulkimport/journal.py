@@ -2,7 +2,10 @@
 for resuming.
 
 A file moves planned → uploading → uploaded(uuid) → batched(batch) → imported(drawing upload)
-→ verified, or to failed(reason) from any step. A batch's Idempotency-Token is written before
+→ verified (read back from Procore's drawing log) or needs_review (waiting in Items to Review),
+or to failed(reason) from any step. A file's sha256 is the content Procore got from it (or was
+found to hold already); planning it again keeps that, so a later run can tell changed content
+from content Procore has. A batch's Idempotency-Token is written before
 its request is sent, so a retry or a resumed run sends the same token and never imports twice.
 Upload policies, signatures and access tokens are never stored here.
 
@@ -27,6 +30,9 @@ from .models import Batch, DrawingFile, FileState, Target
 from .run_lock import hold_run_lock
 
 T = TypeVar("T")
+# Imported, and not yet seen in the drawing log: each run reads these back again (a sheet in
+# Items to Review reaches the log once a person has reviewed it).
+WAITING = (FileState.IMPORTED, FileState.NEEDS_REVIEW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +163,7 @@ class Journal:
                         " drawing_date, received_date, area, drawing_set, review, state, updated_at)"
                         " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                         " ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
-                        " mtime_ns=excluded.mtime_ns, sha256=NULL, number=excluded.number,"
+                        " mtime_ns=excluded.mtime_ns, number=excluded.number,"
                         " title=excluded.title, revision=excluded.revision,"
                         " discipline=excluded.discipline, drawing_date=excluded.drawing_date,"
                         " received_date=excluded.received_date, area=excluded.area,"
@@ -225,20 +231,35 @@ class Journal:
             ],
         )
 
-    async def uploading(self, rel: str, drawing_id: int | None, target: Target) -> None:
+    async def uploading(
+        self,
+        rel: str,
+        drawing_id: int | None,
+        target: Target,
+        received_date: str | None,
+        note: str | None = None,
+    ) -> None:
+        """On its way; `received_date` as it will be sent (a policy may have chosen it)."""
         await self._set(
             rel,
             state=FileState.UPLOADING,
             drawing_id=drawing_id,
             area_id=target.area_id,
             set_id=target.set_id,
-            error=None,
+            received_date=received_date,
+            error=note,
         )
 
-    async def skipped(self, rel: str, note: str, drawing_id: int) -> None:
+    async def skipped(
+        self, rel: str, note: str, drawing_id: int, sha256: str | None = None
+    ) -> None:
         """Procore already has this revision of `drawing_id`: not sent, and while the file
-        stays as it is, not looked at again."""
-        await self._set(rel, state=FileState.SKIPPED, error=note, drawing_id=drawing_id)
+        stays as it is, not looked at again. With `sha256`, that content is taken as the one
+        Procore holds."""
+        values: dict[str, Any] = {"state": FileState.SKIPPED, "error": note}
+        if sha256 is not None:
+            values["sha256"] = sha256
+        await self._set(rel, drawing_id=drawing_id, **values)
 
     async def uploaded(self, rel: str, uuid: str, issued_at: float, sha256: str) -> None:
         await self._set(
@@ -319,9 +340,58 @@ class Journal:
             ],
         )
 
-    async def outcome(self, drawing_upload_id: int, error: str | None) -> None:
-        """Procore finished processing a drawing upload: verified, or failed with `error`."""
-        state = FileState.FAILED if error else FileState.VERIFIED
+    async def settled(self, outcomes: Sequence[tuple[str, FileState, str | None]]) -> None:
+        """What the read-back found for each imported file: (rel, state, note)."""
+        now = time.time()
+        await self._run(
+            self._write,
+            [
+                (
+                    # A verified file keeps the note it went with (a policy's choice of date).
+                    (
+                        "UPDATE files SET state=?, error=COALESCE(?, error), updated_at=?"
+                        " WHERE rel=? AND state IN (?, ?)"
+                    ),
+                    (state, note, now, rel, *WAITING),
+                )
+                for rel, state, note in outcomes
+            ],
+        )
+
+    async def annotate(self, rels: Sequence[str], note: str) -> None:
+        """Why files are still where they are, for the report."""
+        now = time.time()
+        await self._run(
+            self._write,
+            [
+                ("UPDATE files SET error=?, updated_at=? WHERE rel=?", (note, now, rel))
+                for rel in rels
+            ],
+        )
+
+    async def imported_in(self, drawing_upload_ids: Sequence[int]) -> list[FileRow]:
+        """The files of these drawing uploads not yet seen in the drawing log."""
+
+        def query() -> list[FileRow]:
+            found: list[FileRow] = []
+            for start in range(0, len(drawing_upload_ids), 500):
+                chunk = drawing_upload_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found += [
+                    _row(r)
+                    for r in self._db.execute(
+                        f"SELECT * FROM files WHERE state IN (?, ?)"
+                        f" AND drawing_upload_id IN ({marks})",
+                        (*WAITING, *chunk),
+                    )
+                ]
+            return found
+
+        return await self._run(query)
+
+    async def outcome(self, drawing_upload_id: int, error: str) -> None:
+        """Procore could not process a drawing upload: its files failed with `error`."""
+        state = FileState.FAILED
         await self._run(
             self._write,
             [
@@ -366,7 +436,7 @@ class Journal:
         def query() -> dict[int, list[str]]:
             found: dict[int, list[str]] = {}
             for r in self._db.execute(
-                "SELECT drawing_upload_id, rel FROM files WHERE state=?", (FileState.IMPORTED,)
+                "SELECT drawing_upload_id, rel FROM files WHERE state IN (?, ?)", WAITING
             ):
                 found.setdefault(r[0], []).append(r[1])
             return found

@@ -15,7 +15,8 @@ class FileState(StrEnum):
     UPLOADED = "uploaded"
     BATCHED = "batched"
     IMPORTED = "imported"
-    VERIFIED = "verified"
+    VERIFIED = "verified"  # read back from Procore's drawing log as the revision it meant
+    NEEDS_REVIEW = "needs_review"  # a direct import Procore could not assign: in Items to Review
     SKIPPED = "skipped"  # deliberately not imported; the note says why
     FAILED = "failed"
 
@@ -49,6 +50,9 @@ class DrawingFile:
     drawing_set: str
     received_date: str | None = None
     review: bool = False  # through Items to Review: no drawing_id, Procore reads the sheet(s)
+    # The content an earlier run gave Procore (or found there), as the journal remembers it:
+    # tells a changed file from one Procore already holds when the revision is the same.
+    previous_sha256: str | None = None
 
     @property
     def filename(self) -> str:

@@ -42,7 +42,8 @@ from .verify import verify_uploads
 log = structlog.get_logger("bulkimport.run")
 
 
-ARRIVED = frozenset({FileState.IMPORTED, FileState.VERIFIED, FileState.SKIPPED})
+# Imported but not yet read back is not arrived: nothing counts as done until Procore shows it.
+ARRIVED = frozenset({FileState.VERIFIED, FileState.SKIPPED})
 
 
 @dataclass(slots=True)
@@ -107,7 +108,14 @@ async def run_import(
                 stages = Stages(
                     producer=Producer(settings, journal, manifest, order, stats, plans, stop),
                     uploads=UploadStage(
-                        client, session, journal, targets, stats, engine.expiry_margin, stop
+                        client,
+                        session,
+                        journal,
+                        targets,
+                        stats,
+                        engine.expiry_margin,
+                        stop,
+                        engine.same_revision,
                     ),
                     sender=SendStage(client, journal, stats, settings.source.root),
                 )

@@ -27,7 +27,7 @@ import hashlib
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
@@ -105,6 +105,8 @@ def order_files(settings: Settings, manifest: Manifest | None) -> Order:
         order.files += 1
         if found.rel in rows:
             listed_and_found.add(found.rel)
+        if found.folder:  # unreadable: its own entry says so, not one "no such file" per row
+            listed_and_found.update(rel for rel in rows if rel.startswith(found.rel))
         try:
             file = describe(found, settings, rows.get(found.rel))
         except FileRejected:
@@ -142,12 +144,24 @@ def order_files(settings: Settings, manifest: Manifest | None) -> Order:
     return order
 
 
+# Rows whose file Procore has taken: sent again only when the file changes.
+IN_PROCORE = (FileState.IMPORTED, FileState.VERIFIED, FileState.NEEDS_REVIEW)
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _sha256_if_readable(path: Path) -> str | None:
+    """None when the file cannot be read: `examine` then says why, rather than the run stop."""
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
 
 
 def file_from_row(row: FileRow, root: Path) -> DrawingFile:
@@ -194,10 +208,10 @@ class Context:
 def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
     """What to do with one file. Blocking (it may read the file): call it from a thread."""
     same_stat = row is not None and (row.size, row.mtime_ns) == (found.size, found.mtime_ns)
-    if row is not None and row.state in (FileState.IMPORTED, FileState.VERIFIED):
+    if row is not None and row.state in IN_PROCORE:
         if same_stat:
             return Decision(Plan.UNCHANGED, found)
-        if row.sha256 is not None and sha256_of(found.path) == row.sha256:
+        if row.sha256 is not None and _sha256_if_readable(found.path) == row.sha256:
             return Decision(Plan.UNCHANGED, found, restat=True)
         plan = Plan.CHANGED
     elif row is not None and row.state == FileState.SKIPPED and same_stat and row.drawing_id:
@@ -216,7 +230,7 @@ def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
     else:
         plan = Plan.NEW
     listed: ManifestRow | None = ctx.manifest.rows.get(found.rel) if ctx.manifest else None
-    if listed is None and ctx.settings.source.manifest_only:
+    if listed is None and ctx.settings.source.manifest_only and not found.folder:
         return Decision(
             Plan.SKIPPED, found, reason="not in the manifest (source.manifest_only = true)"
         )
@@ -228,9 +242,12 @@ def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
             reason=f"the same drawing, revision, set and dates as {repeats}: not sent twice",
         )
     try:
-        return Decision(plan, found, file=examine(found, ctx.settings, listed))
+        file = examine(found, ctx.settings, listed)
     except FileRejected as exc:
         return Decision(Plan.INVALID, found, reason=exc.reason)
+    if row is not None and row.sha256 is not None:
+        file = replace(file, previous_sha256=row.sha256)
+    return Decision(plan, found, file=file)
 
 
 async def decisions(

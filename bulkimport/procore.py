@@ -306,18 +306,23 @@ class ProcoreClient:
             self._in_project,
         )
 
-    def drawing_revisions(self, area_id: int) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every revision of the area's drawings, a page at a time, obsolete and deleted ones
-        included: Procore hides both unless asked (REF, procore-api.md C8), yet still counts
-        them when it refuses a revision that is already there."""
+    def drawing_revisions(
+        self, area_id: int, set_id: int | None = None
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every revision of the area's drawings (in one set, with `set_id`), a page at a time,
+        obsolete and deleted ones included: Procore hides both unless asked (REF,
+        procore-api.md C8), yet still counts them when it refuses a revision already there."""
+        params = {
+            "drawing_area_id": str(area_id),
+            "with_obsolete": "true",
+            "filters[deleted]": "with",
+        }
+        if set_id is not None:
+            params["drawing_set_id"] = str(set_id)
         return self.pages(
             f"/rest/v1.0/projects/{self.settings.project_id}/drawing_revisions",
             "GET /rest/v1.0/projects/{id}/drawing_revisions",
-            {
-                "drawing_area_id": str(area_id),
-                "with_obsolete": "true",
-                "filters[deleted]": "with",
-            },
+            params,
         )
 
     async def create_drawing(
@@ -376,6 +381,14 @@ class ProcoreClient:
             "GET /rest/v1.1/projects/{id}/drawing_uploads/{id}",
         )
         return dict(reply.body)
+
+    def drawing_uploads_with_imports(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every drawing upload of the project with its imports, a page at a time."""
+        return self.pages(
+            f"{self._project}/drawing_uploads",
+            "GET /rest/v1.1/projects/{id}/drawing_uploads",
+            {"view": "with_drawing_log_imports"},
+        )
 
     async def drawing_uploads(self) -> list[dict[str, Any]]:
         return await self.list_all(

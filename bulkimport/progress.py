@@ -32,7 +32,9 @@ class RunStats:
     uploaded: int = 0
     bytes_uploaded: int = 0
     imported: int = 0
-    verified: int = 0
+    verified: int = 0  # read back from Procore's drawing log
+    needs_review: int = 0  # direct imports Procore left in Items to Review
+    readback_requests: int = 0  # list calls the read-back made
     failed: int = 0
     skipped: int = 0  # on purpose, with a note: duplicates, revisions Procore already has
     batches: int = 0

@@ -1,8 +1,10 @@
 """How a run ends: the JSON and CSV reports, the summary on stdout, and the exit status.
 
-Exit status: 0 when every file is imported, was already, or was skipped on purpose (with a
-note); 1 when the run finished but some files did not make it, or manifest rows name files that
-are not there (each with its reason in the report and the log). The CLI adds 2 (usage or
+Exit status: 0 when every file is verified (read back from Procore's drawing log), was there
+already, or was skipped on purpose (with a note); 1 when the run finished but some files did not
+arrive as meant (failed, unreadable, waiting in Items to Review, or sent and not yet seen in the
+log), or manifest rows name files that are not there (each with its reason in the report and
+the log). The CLI adds 2 (usage or
 configuration) and 3 (stopped: credentials refused, interrupted).
 
 Reports are written as the journal is read, never held whole, and are private (0600): they name
@@ -23,7 +25,7 @@ import anyio
 
 from .estimate import duration
 from .journal import FileRow, Journal
-from .models import Plan
+from .models import FileState, Plan
 from .pipeline import PlanSummary, RunResult
 
 EXIT_OK = 0
@@ -53,6 +55,7 @@ def totals(result: RunResult) -> dict[str, Any]:
         "procore_requests": result.requests,
         "rate_limited": stats.rate_limited,
         "throttled": stats.throttled,
+        "readback_requests": stats.readback_requests,
         "batch_split_calls": stats.split_calls,
         "budget_wait_s": round(stats.budget_wait, 2),
         "elapsed_s": round(stats.elapsed, 2),
@@ -90,7 +93,7 @@ def entry(row: FileRow, plan: Plan) -> dict[str, Any]:
         "mode": ("review" if row.review else "direct") if row.number is not None else None,
         "upload_uuid": row.upload_uuid,
         "drawing_upload_id": row.drawing_upload_id,
-        "note": row.error,
+        "note": row.error if row.state in SETTLED else why(row),
     }
 
 
@@ -151,6 +154,27 @@ def _csv_line(values: Any) -> str:
     return buffer.getvalue()
 
 
+SETTLED = frozenset(
+    {FileState.VERIFIED, FileState.SKIPPED, FileState.FAILED, FileState.NEEDS_REVIEW}
+)
+HEADINGS = {
+    FileState.NEEDS_REVIEW: "IN ITEMS TO REVIEW",
+    FileState.IMPORTED: "NOT CONFIRMED",
+}
+
+
+def why(row: FileRow) -> str:
+    """The reason a file did not arrive as meant, in words a person can act on."""
+    if row.error:
+        return row.error
+    if row.state is FileState.IMPORTED:
+        return (
+            f"sent in drawing upload {row.drawing_upload_id}, not yet seen in Procore's drawing "
+            "log (Procore was still processing it); the next run checks again"
+        )
+    return f"stopped while {row.state.value}; the next run takes it up"
+
+
 def summary_text(result: RunResult) -> str:
     t = totals(result)
     plan = t["plan"]
@@ -175,7 +199,7 @@ def summary_text(result: RunResult) -> str:
     ]
     missing = result.missing
     for row in missing[:20]:
-        lines.append(f"  NOT IMPORTED {row.rel}: {row.error or row.state.value}")
+        lines.append(f"  {HEADINGS.get(row.state, 'NOT IMPORTED')} {row.rel}: {why(row)}")
     if len(missing) > 20:
         lines.append(f"  ... and {len(missing) - 20} more (see --report)")
     for problem in result.manifest_problems[:20]:

@@ -6,20 +6,22 @@ memory at once. A symlink is followed only where it stays inside the root, unles
 loop the walk. What a file is comes from its manifest row, then its folder (`source.layout`),
 then its name, then the config's defaults; whether it is a PDF Procore can take is
 `pdf_check`'s question. A file that cannot become a drawing becomes a `FileRejected`, never a
-stop.
+stop; so does a folder the walk cannot list (its `Found` has a `rel` ending in `/`), since the
+files inside it were not imported either. Only an unreadable root stops the run, as a
+`ConfigError`.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Container, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from .errors import FileRejected
+from .errors import ConfigError, FileRejected
 from .manifest import ManifestRow
 from .models import DrawingFile
 from .pdf_check import NotImportable, check_pdf
@@ -35,6 +37,16 @@ class Found:
     size: int
     mtime_ns: int
     problem: str | None = None  # a reason to refuse it found by the walk itself
+
+    @property
+    def folder(self) -> bool:
+        """A folder the walk could not list: it stands for the files it may hold."""
+        return self.rel.endswith("/")
+
+
+# A name no glob is written for: an exclude that matches it below a folder, and below a
+# subfolder of it, leaves out everything that folder could hold.
+_PROBE = "\uffff.pdf"
 
 
 @cache
@@ -85,9 +97,10 @@ def printable(rel: str) -> str:
     return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-def walk(source: SourceSettings, listed: Container[str] = ()) -> Iterator[Found]:
+def walk(source: SourceSettings, listed: Collection[str] = ()) -> Iterator[Found]:
     """Every selected regular file below the root, a folder's files before its subfolders:
-    those the include/exclude globs select, and those the manifest lists (`listed`).
+    those the include/exclude globs select, and those the manifest lists (`listed`); and each
+    folder that cannot be listed, unless nothing in it could have been selected.
 
     Entries stream in the order the filesystem gives them: sorting a folder of 100,000 files
     would hold them all in memory first.
@@ -99,27 +112,89 @@ def walk(source: SourceSettings, listed: Container[str] = ()) -> Iterator[Found]
         folder = stack.pop()
         try:
             entries = os.scandir(folder)
-        except OSError:
-            continue  # an unreadable folder holds nothing we can import
+        except OSError as exc:
+            if folder == root:
+                raise ConfigError(
+                    f"the source root {root} cannot be read ({_why(exc)}): "
+                    "give the account read access to it"
+                ) from exc
+            unread = _unread_folder(
+                folder,
+                source,
+                listed,
+                f"this folder cannot be read ({_why(exc)}): its files were not imported; "
+                "give the account read access to it",
+            )
+            if unread is not None:
+                yield unread
+            continue
         with entries:
-            for entry in entries:
-                rel = Path(entry.path).relative_to(root).as_posix()
-                problem = None
-                if entry.is_symlink():
-                    problem = _link_problem(Path(entry.path), root, source.follow_links)
-                if entry.is_dir():
-                    real = Path(entry.path).resolve()
-                    if problem is None and real not in seen_folders:
-                        seen_folders.add(real)
-                        stack.append(Path(entry.path))
-                    continue
-                if not entry.is_file() and not entry.is_symlink():
-                    continue
-                if rel not in listed and not selected(rel, source.include, source.exclude):
-                    continue
-                found = _found(Path(entry.path), rel, entry.is_symlink(), problem)
-                if found is not None:
-                    yield found
+            try:
+                for entry in entries:
+                    found = _entry(entry, source, listed, seen_folders, stack)
+                    if found is not None:
+                        yield found
+            except OSError as exc:  # the listing broke off part-way (a failing disk, a share)
+                unread = _unread_folder(
+                    folder,
+                    source,
+                    listed,
+                    f"this folder could not be read to the end ({_why(exc)}): some of its "
+                    "files may not have been imported; check the disk or share and run again",
+                )
+                if unread is not None:
+                    yield unread
+
+
+def _entry(
+    entry: os.DirEntry[str],
+    source: SourceSettings,
+    listed: Collection[str],
+    seen_folders: set[Path],
+    stack: list[Path],
+) -> Found | None:
+    """The Found for one listed entry, or None; a folder goes on the stack instead."""
+    root = source.root
+    rel = Path(entry.path).relative_to(root).as_posix()
+    problem = None
+    if entry.is_symlink():
+        problem = _link_problem(Path(entry.path), root, source.follow_links)
+    if entry.is_dir():
+        real = Path(entry.path).resolve()
+        if problem is None and real not in seen_folders:
+            seen_folders.add(real)
+            stack.append(Path(entry.path))
+        return None
+    if not entry.is_file() and not entry.is_symlink():
+        return None
+    if rel not in listed and not selected(rel, source.include, source.exclude):
+        return None
+    return _found(Path(entry.path), rel, entry.is_symlink(), problem)
+
+
+def _unread_folder(
+    folder: Path, source: SourceSettings, listed: Collection[str], problem: str
+) -> Found | None:
+    """The report entry for a folder the walk could not list, or None when nothing in it
+    could have been selected: every name below it is excluded, or with
+    `source.manifest_only` the manifest lists nothing there."""
+    rel = folder.relative_to(source.root).as_posix() + "/"
+    if not any(path.startswith(rel) for path in listed):
+        if source.manifest_only:
+            return None
+        probes = (rel + _PROBE, f"{rel}{_PROBE}/{_PROBE}")
+        if all(any(glob_regex(p).match(probe) for p in source.exclude) for probe in probes):
+            return None
+        problem += f', or leave it out with source.exclude = ["{printable(rel)}**"]'
+    try:
+        mtime_ns = folder.lstat().st_mtime_ns
+    except OSError:
+        mtime_ns = 0
+    return Found(folder, printable(rel), 0, mtime_ns, problem)
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def found_at(source: SourceSettings, rel: str) -> Found | None:
@@ -131,17 +206,36 @@ def found_at(source: SourceSettings, rel: str) -> Found | None:
 
 
 def _found(path: Path, rel: str, link: bool, problem: str | None) -> Found | None:
+    size = mtime_ns = 0
+    looked = False
     try:
         stat = path.stat()
-    except OSError:
+        size, mtime_ns, looked = stat.st_size, stat.st_mtime_ns, True
+    except FileNotFoundError:
         if not link:
             return None  # vanished between listing and stat
-        stat = path.lstat()
         problem = problem or "is a link to a file that does not exist"
+    except PermissionError as exc:
+        # Listed but not looked at: a folder the account may list but not enter, or a link
+        # into one. The file is still one the user meant to import.
+        problem = problem or (
+            f"this file cannot be read ({_why(exc)}): give the account read access to it "
+            "and to its folder"
+        )
+    except OSError as exc:  # a link loop, an I/O error
+        problem = problem or f"this file cannot be read ({_why(exc)})"
+    if link and not looked:  # describe the link itself
+        try:
+            stat = path.lstat()
+            size, mtime_ns = stat.st_size, stat.st_mtime_ns
+        except FileNotFoundError:
+            return None  # the link itself vanished
+        except OSError:
+            pass
     if not _utf8(rel):
         problem = "the file name is not valid UTF-8: rename it"
         rel = printable(rel)
-    return Found(path, rel, stat.st_size, stat.st_mtime_ns, problem)
+    return Found(path, rel, size, mtime_ns, problem)
 
 
 def _link_problem(path: Path, root: Path, follow: bool) -> str | None:
@@ -269,7 +363,10 @@ def examine(found: Found, settings: Settings, row: ManifestRow | None = None) ->
     try:
         facts = check_pdf(found.path, found.size, source.max_file_size)
     except NotImportable as exc:
-        raise FileRejected(found.rel, str(exc)) from exc
+        reason = str(exc)
+        if isinstance(exc.__cause__, PermissionError):
+            reason += ": give the account read access to it"
+        raise FileRejected(found.rel, reason) from exc
     if facts.pages > 1 and not file.review:
         if source.multipage == "error":
             raise FileRejected(

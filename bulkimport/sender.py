@@ -2,7 +2,9 @@
 
 The batch and its token are journalled before the request, so a retry, or a run resumed after a
 crash, sends the same token and Procore answers with the original instead of importing twice.
-Batches whose answer never came in an earlier run are resent first.
+Batches whose answer never came in an earlier run are first looked up in Procore
+(prior_imports.py), since how long it remembers a token is undocumented; only those it does not
+hold are resent.
 
 Procore checks a whole batch at once. When it names bad entries, those files fail with its
 reason and the others go again in a new batch. When it refuses the batch without naming any
@@ -22,10 +24,11 @@ import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from .batcher import new_token
-from .errors import ProcoreRejected, ProcoreUnavailable
-from .journal import Journal
+from .errors import ProcoreError, ProcoreRejected, ProcoreUnavailable
+from .journal import Journal, PendingBatch
 from .models import Batch, Target, Uploaded
 from .planner import file_from_row
+from .prior_imports import already_sent
 from .procore import ProcoreClient
 from .progress import RunStats
 
@@ -94,7 +97,17 @@ class SendStage:
     ) -> None:
         """Send each batch; with `resend`, first those an earlier run left unanswered."""
         async with batches, out:
-            for pending in await self.journal.pending_batches() if resend else []:
+            left = await self.journal.pending_batches() if resend else []
+            try:
+                found = await already_sent(self.client, left)
+            except ProcoreError as exc:
+                # The lookup is a second guard; the journalled token is still the first.
+                log.warning("batch.lookup_unavailable", error=str(exc), pending=len(left))
+                found = {}
+            for pending in left:
+                if pending.token in found:
+                    await self._found(pending, found[pending.token], out)
+                    continue
                 target = Target(pending.area_id, pending.set_id, pending.review)
                 items = tuple(
                     Uploaded(file_from_row(r, self.root), str(r.upload_uuid), r.drawing_id, target)
@@ -105,6 +118,17 @@ class SendStage:
                 await self._send(batch, out, journalled=True)
             async for batch in batches:
                 await self._send(batch, out, journalled=False)
+
+    async def _found(
+        self, pending: PendingBatch, upload_id: int, out: ObjectSendStream[Sent]
+    ) -> None:
+        """Procore made this batch's drawing upload before the earlier run heard back."""
+        await self.journal.batch_sent(pending.token, upload_id)
+        self.stats.imported += len(pending.rows)
+        log.info(
+            "batch.found", token=pending.token, drawing_upload=upload_id, files=len(pending.rows)
+        )
+        await out.send(Sent(upload_id, tuple(r.rel for r in pending.rows)))
 
     async def _send(self, batch: Batch, out: ObjectSendStream[Sent], journalled: bool) -> None:
         if not journalled:

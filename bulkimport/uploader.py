@@ -10,7 +10,8 @@ replacement is counted and logged with its reason.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import aiohttp
 import anyio
@@ -20,11 +21,12 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from .errors import FileRejected, PolicyExpired, ProcoreError, StorageError
 from .journal import Journal
 from .models import DrawingFile, Target, Ticket, Uploaded
+from .planner import sha256_of
 from .procore import ProcoreClient, backoff
 from .progress import RunStats
 from .stopping import Stop
 from .storage import MIN_RATE, post_file, retryable
-from .target import Targets, revision_key
+from .target import DrawingIndex, Targets, revision_key
 
 log = structlog.get_logger("bulkimport.upload")
 
@@ -56,6 +58,7 @@ class UploadStage:
     stats: RunStats
     expiry_margin: float
     stop: Stop
+    same_revision: str = "received-date"  # engine.same_revision
 
     async def fail(self, file: DrawingFile, reason: str) -> None:
         log.error("upload.failed", file=file.rel, reason=reason)
@@ -81,25 +84,69 @@ class UploadStage:
                     await out.send(ready)
 
     async def _prepare(self, file: DrawingFile) -> Ticketed | None:
-        """Its target, its drawing (direct mode), then its ticket; None when Procore already
-        has this very revision, which is noted and skipped rather than sent to be refused."""
+        """Its target, its drawing (direct mode), then its ticket; None when the file is not
+        to be sent (see `_same_revision`)."""
         target = await self.targets.target_for(file)
         drawing_id = None
+        note = None
         if not file.review:
             index = await self.targets.index(target.area_id)
             drawing_id = await index.id_for(file)
             if await index.has_revision(drawing_id, revision_key(file, target.set_id)):
-                note = (
-                    f"Procore already has revision {file.revision} of {file.number} in this "
-                    f"drawing set with drawing date {file.drawing_date}: skipped"
-                )
-                log.info("upload.skipped", file=file.rel, reason=note)
-                self.stats.skipped += 1
-                await self.journal.skipped(file.rel, note, drawing_id)
-                return None
-        await self.journal.uploading(file.rel, drawing_id, target)
+                placed = await self._same_revision(file, drawing_id, target, index)
+                if placed is None:
+                    return None
+                file, note = placed
+        await self.journal.uploading(file.rel, drawing_id, target, file.received_date, note)
         ticket = await self.client.create_upload(file.filename)
         return Ticketed(file, drawing_id, target, ticket)
+
+    async def _same_revision(
+        self, file: DrawingFile, drawing_id: int, target: Target, index: DrawingIndex
+    ) -> tuple[DrawingFile, str] | None:
+        """Procore already has this revision label, set and dates on the drawing, and refuses
+        a second. Content it holds already is skipped with a note. Changed content goes as a new
+        revision received today (`engine.same_revision = "received-date"`), or fails with what
+        to do ("fail"), or is left on purpose ("skip"). None when the file is not sent."""
+        where = (
+            f"Procore already has revision {file.revision} of {file.number} in this drawing set "
+            f"with drawing date {file.drawing_date}"
+            + (f" and received date {file.received_date}" if file.received_date else "")
+        )
+        sha256 = await anyio.to_thread.run_sync(sha256_of, file.path)
+        if file.previous_sha256 in (None, sha256):
+            note = f"{where}: skipped"
+            await self._skip(file, drawing_id, note, sha256)
+            return None
+        policy = self.same_revision
+        if policy == "skip":
+            note = f"{where}; its content changed, left as it is (engine.same_revision = skip)"
+            await self._skip(file, drawing_id, note, None)
+            return None
+        today = datetime.now(UTC).astimezone().date().isoformat()  # the local day it was found
+        if policy == "received-date" and file.received_date is None:
+            dated = replace(file, received_date=today)
+            if not await index.has_revision(drawing_id, revision_key(dated, target.set_id)):
+                note = (
+                    f"{where}; its content changed, so it goes as a new revision received {today}"
+                )
+                log.info("upload.new_received_date", file=file.rel, received_date=today)
+                return dated, note
+        reason = (
+            f"{where}, and its content changed: give it a new revision label or drawing date"
+            + (
+                ""
+                if policy == "fail"
+                else f" (a received date of {file.received_date or today} is taken too)"
+            )
+        )
+        await self.fail(file, reason)
+        return None
+
+    async def _skip(self, file: DrawingFile, drawing_id: int, note: str, sha: str | None) -> None:
+        log.info("upload.skipped", file=file.rel, reason=note)
+        self.stats.skipped += 1
+        await self.journal.skipped(file.rel, note, drawing_id, sha)
 
     async def _renew(self, item: Ticketed, reason: str) -> Ticketed:
         self.stats.rerequested[reason] += 1

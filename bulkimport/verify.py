@@ -1,5 +1,5 @@
-"""Follow each drawing upload until Procore has processed it, and record the outcome on every
-file in it.
+"""Follow each drawing upload until Procore has processed it; then read the files back from
+Procore's drawing log (readback.py) before any of them counts as verified.
 
 It spends few requests, since the budget is shared with the imports: one List call covers every
 upload still being processed (a Show call when only one is), and the wait between checks doubles
@@ -18,6 +18,7 @@ from .errors import ProcoreError
 from .journal import Journal
 from .procore import ProcoreClient
 from .progress import RunStats
+from .readback import read_back
 from .sender import Sent
 from .stopping import Stop
 
@@ -47,6 +48,7 @@ async def verify_uploads(
     """With `resume`, also the uploads an earlier run (or wave) left unverified."""
     earlier = await journal.unverified() if resume else {}
     pending: dict[int, int] = {k: len(v) for k, v in earlier.items()}
+    processed: dict[int, str] = {}  # drawing upload -> the status it settled in
     closed = False
     wait = interval
     give_up = math.inf
@@ -82,24 +84,23 @@ async def verify_uploads(
             settled = [i for i in pending if statuses.get(i) in DONE or statuses.get(i) == "failed"]
             for upload_id in settled:
                 status = statuses[upload_id]
-                error = (
-                    None
-                    if status in DONE
-                    else f"Procore could not process drawing upload {upload_id}"
-                )
-                await journal.outcome(upload_id, error)
                 files = pending.pop(upload_id)
-                if error:
-                    stats.failed += files
-                    log.error("verify.failed", drawing_upload=upload_id, files=files)
-                else:
-                    stats.verified += files
+                if status in DONE:
+                    processed[upload_id] = status
                     log.info("verify.done", drawing_upload=upload_id, status=status, files=files)
+                    continue
+                await journal.outcome(
+                    upload_id, f"Procore could not process drawing upload {upload_id}"
+                )
+                stats.failed += files
+                log.error("verify.failed", drawing_upload=upload_id, files=files)
             wait = interval if settled else min(wait * 2, MAX_WAIT)
             if anyio.current_time() > give_up and pending:
                 log.warning(
                     "verify.timeout",
                     unverified=sorted(pending),
-                    hint="the files are imported; the next run checks them again",
+                    hint="the files are imported, not yet confirmed; the next run checks them",
                 )
-                return
+                break
+    if processed:
+        await read_back(client, journal, stats, processed)

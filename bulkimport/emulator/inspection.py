@@ -175,4 +175,18 @@ def routes(world: World) -> web.RouteTableDef:
             answer["removed"] = True
         return web.json_response(answer)
 
+    @table.post("/_emulator/idempotency")
+    async def forget_tokens(request: web.Request) -> web.Response:
+        """How long Procore remembers an Idempotency-Token is undocumented (procore-api.md,
+        section 13): this forgets every one, so a client can be shown not to depend on it."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("forget") is not True:
+            return procore_error(400, 'send {"forget": true}')
+        forgotten = len(world.idempotency)
+        world.idempotency.clear()
+        return web.json_response({"forgotten": forgotten})
+
     return table

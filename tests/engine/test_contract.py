@@ -269,18 +269,22 @@ async def test_a_hidden_revision_procore_has_is_seen_before_sending(tmp_path: Pa
 
 async def test_an_unreadable_revisions_list_sends_the_file_and_procore_decides(tmp_path: Path):
     """Without permission to list revisions (404), the files are sent; Procore accepts the new
-    revision and refuses the one it has, each file with its own outcome."""
+    revision and refuses the one it has, each file with its own outcome. Nothing is confirmed
+    either, since the read-back needs the same list: those files say so and the run exits 1."""
     async with serve(EmulatorConfig(processing_delay=0, revisions_access=False)) as emu:
         root = tmp_path / "src"
         write_pdf(root / "A-1 Plan.pdf", seed=1)
-        assert exit_code(await run(emu, root)) == 0
+        first = await run(emu, root)
+        assert exit_code(first) == 1
+        assert "drawing log could not be read" in (await report_of(first))["A-1 Plan.pdf"]["note"]
         write_pdf(root / "A-2 Plan.pdf", seed=2)
         result = await run(emu, root, journal=str(tmp_path / "elsewhere.sqlite3"))
         report = await report_of(result)
-        assert report["A-2 Plan.pdf"]["state"] == "verified"
+        assert report["A-2 Plan.pdf"]["state"] == "imported"  # sent, not failed by the read
         assert report["A-1 Plan.pdf"]["state"] == "failed"
         assert "already exists on this drawing" in report["A-1 Plan.pdf"]["note"]
-        assert emu.world.ledger.requests["GET /rest/v1.0/projects/{project_id}/drawing_revisions"]
+        drawings = (await emulator_state(emu, "drawings"))["drawings"]
+        assert sorted(len(d["revisions"]) for d in drawings) == [1, 1]
 
 
 # 7. 429 without Retry-After; 503 with Retry-After --------------------------------------------------

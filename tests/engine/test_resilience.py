@@ -138,7 +138,7 @@ async def upload_without_batching(emu, root: Path, paths: list[Path]) -> set[str
             await journal.plan([file])
             target = await targets.target_for(file)
             index = await targets.index(target.area_id)
-            await journal.uploading(file.rel, await index.id_for(file), target)
+            await journal.uploading(file.rel, await index.id_for(file), target, file.received_date)
             ticket = await client.create_upload(file.filename)
             sha256 = await post_file(session, ticket, file)
             await journal.uploaded(file.rel, ticket.uuid, ticket.issued_at, sha256)

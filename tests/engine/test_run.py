@@ -230,25 +230,27 @@ async def test_company_level_uploads(tmp_path: Path):
         assert requests["POST /rest/v1.1/companies/{company_id}/uploads"] == 1
 
 
-async def test_a_revision_procore_already_has_is_skipped_with_a_note(
+async def test_a_revision_procore_already_has_is_skipped_with_a_note_under_skip(
     emulator: RunningEmulator, tmp_path: Path
 ):
-    """Changed bytes, same revision label, same set and date: Procore would refuse it, so it
-    is skipped before anything is uploaded, and later runs leave it alone."""
+    """Changed bytes, same revision label, same set and date, and `same_revision = "skip"`:
+    Procore would refuse it, so it is skipped before anything is uploaded, the note says it was
+    the policy, and later runs leave it alone."""
     root = tmp_path / "src"
     write_pdf(root / "A-1 Plan.pdf", seed=1)
     await run(emulator, root)
     write_pdf(root / "A-1 Plan.pdf", size=3000, seed=2)
     write_pdf(root / "A-2 Other.pdf", seed=3)
-    result = await run(emulator, root)
+    result = await run(emulator, root, same_revision="skip")
     assert exit_code(result) == 0
     report = {f["path"]: f async for f in report_entries(result)}
     assert report["A-1 Plan.pdf"]["state"] == "skipped"
     assert "already has revision 0 of A-1" in report["A-1 Plan.pdf"]["note"]
+    assert "engine.same_revision = skip" in report["A-1 Plan.pdf"]["note"]
     assert report["A-2 Other.pdf"]["state"] == "verified"
     requests = (await emulator_state(emulator, "requests"))["requests"]
     assert requests["POST /rest/v1.1/projects/{project_id}/uploads"] == 2  # none for the skip
-    again = await run(emulator, root)
+    again = await run(emulator, root, same_revision="skip")
     assert again.plans["A-1 Plan.pdf"] == Plan.UNCHANGED
 
 

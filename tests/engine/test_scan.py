@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bulkimport.errors import FileRejected
+from bulkimport.errors import ConfigError, FileRejected
+from bulkimport.manifest import read_manifest
+from bulkimport.models import Plan
+from bulkimport.planner import Context, decide, order_files
 from bulkimport.scan import discipline_of, examine, parse_name, selected, walk
 from bulkimport.settings import (
     DEFAULT_DISCIPLINES,
@@ -145,3 +148,112 @@ def test_layout_folders_name_the_area_and_set(tmp_path: Path):
     )
     deeper = files["Tower/Bid/sub/A-2 Two.pdf"]  # outside the layout: the [target] values
     assert (deeper.area, deeper.drawing_set) == ("Building A", "IFC")
+
+
+def refuse_listing(monkeypatch: pytest.MonkeyPatch, *refused: Path) -> None:
+    """`os.scandir` refuses these folders as the kernel refuses an account without read
+    access (these tests may run as root, whom chmod does not stop; test_unreadable.py makes
+    the refusal real)."""
+    real = os.scandir
+
+    def scandir(path: Path) -> object:
+        if Path(path) in refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    (tmp_path / "locked" / "deeper").mkdir(parents=True)
+    (tmp_path / "locked" / "A-2 Two.pdf").write_bytes(pdf_bytes(900))
+    (tmp_path / "A-1 One.pdf").write_bytes(pdf_bytes(900))
+    refuse_listing(monkeypatch, tmp_path / "locked")
+    found = {f.rel: f for f in walk(source_at(tmp_path))}
+    assert sorted(found) == ["A-1 One.pdf", "locked/"]
+    folder = found["locked/"]
+    assert folder.folder
+    assert not found["A-1 One.pdf"].folder
+    with pytest.raises(FileRejected) as caught:
+        examine(folder, settings_at(tmp_path))
+    assert caught.value.reason == (
+        "this folder cannot be read (Permission denied): its files were not imported; "
+        'give the account read access to it, or leave it out with source.exclude = ["locked/**"]'
+    )
+
+
+@pytest.mark.parametrize(
+    ("exclude", "reported"),
+    [
+        (["locked/**"], False),  # everything below it: the user chose to leave it out
+        (["**/locked/**"], False),
+        (["locked/*"], True),  # its subfolders are still wanted
+        (["**/*.dwg"], True),
+    ],
+)
+def test_a_folder_left_out_by_the_excludes_is_not_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exclude: list[str], reported: bool
+):
+    (tmp_path / "locked").mkdir()
+    refuse_listing(monkeypatch, tmp_path / "locked")
+    source = SourceSettings(root=tmp_path, exclude=tuple(exclude))
+    assert [f.rel for f in walk(source)] == (["locked/"] if reported else [])
+
+
+def test_an_unreadable_root_is_a_configuration_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    refuse_listing(monkeypatch, tmp_path)
+    with pytest.raises(ConfigError, match=r"cannot be read \(Permission denied\)"):
+        list(walk(source_at(tmp_path)))
+
+
+def test_a_file_that_cannot_be_looked_at_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A folder the account may list but not enter: its files' names, but no stat."""
+    (tmp_path / "A-1 One.pdf").write_bytes(pdf_bytes(900))
+    real = Path.stat
+
+    def stat(path: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if path.name == "A-1 One.pdf":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    (found,) = walk(source_at(tmp_path))
+    assert found.problem == (
+        "this file cannot be read (Permission denied): give the account read access to it "
+        "and to its folder"
+    )
+
+
+def test_manifest_rows_in_an_unreadable_folder_are_its_entry_not_missing_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """With manifest_only, the folder is reported because the manifest lists a file in it,
+    and it is refused, not skipped as "not in the manifest"; the row itself is not a second
+    "no such file" problem."""
+    root = tmp_path / "src"
+    (root / "locked").mkdir(parents=True)
+    (root / "other").mkdir()
+    (root / "A-1 One.pdf").write_bytes(pdf_bytes(900))
+    register = tmp_path / "register.csv"
+    register.write_text("path\nA-1 One.pdf\nlocked/A-2 Two.pdf\nA-3 Gone.pdf\n")
+    refuse_listing(monkeypatch, root / "locked", root / "other")
+    settings = settings_at(root, manifest=str(register), manifest_only=True)
+    manifest = read_manifest(register)
+    order = order_files(settings, manifest)
+    assert [(p.path, p.reason) for p in order.manifest_problems] == [
+        ("A-3 Gone.pdf", "no such file under the source root")
+    ]
+    found = {f.rel: f for f in walk(settings.source, manifest.rows)}
+    assert sorted(found) == ["A-1 One.pdf", "locked/"]  # nothing listed in other/: not needed
+    decision = decide(found["locked/"], None, Context(settings, manifest, order, 0.0))
+    assert decision.plan == Plan.INVALID
+    assert decision.reason == (
+        "this folder cannot be read (Permission denied): its files were not imported; "
+        "give the account read access to it"
+    )

@@ -1,0 +1,80 @@
+"""Batches an earlier run left unanswered, looked up in Procore before they are sent again.
+
+A resent batch carries the Idempotency-Token it was journalled with, and Procore answers a
+repeated token with the drawing upload it made. How long Procore remembers a token is not
+documented, though (procore-api.md, section 13). So before a journalled batch is resent, the
+project's drawing uploads are read with their imports, and a batch whose files are all there
+already, as one drawing upload in its area and set, is taken as sent: never sent twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+import structlog
+
+from .journal import FileRow, PendingBatch
+from .procore import ProcoreClient
+
+log = structlog.get_logger("bulkimport.batch")
+
+# filename, drawing, revision, drawing day, received day: what one import entry is.
+EntryKey = tuple[str, int | None, str, str | None, str | None]
+
+
+def _day(value: Any) -> str | None:
+    return str(value)[:10] if value else None
+
+
+def row_entry(row: FileRow) -> EntryKey:
+    return (
+        PurePosixPath(row.rel).name,
+        row.drawing_id,
+        str(row.revision or "").casefold(),
+        _day(row.drawing_date),
+        _day(row.received_date),
+    )
+
+
+def listed_entry(entry: Mapping[str, Any]) -> EntryKey:
+    drawing_id = entry.get("drawing_id")
+    return (
+        str(entry.get("filename") or ""),
+        int(drawing_id) if drawing_id is not None else None,
+        str(entry.get("default_revision") or "").casefold(),
+        _day(entry.get("drawing_date")),
+        _day(entry.get("received_date")),
+    )
+
+
+def same_batch(batch: PendingBatch, upload: Mapping[str, Any]) -> bool:
+    """Whether a drawing upload Procore has is this batch: same area, same set, and the same
+    import entries, no more and no fewer."""
+    imports = upload.get("drawing_log_imports")
+    if not isinstance(imports, list) or len(imports) != len(batch.rows):
+        return False
+    set_ids = {int(e.get("drawing_set_id") or upload.get("drawing_set_id") or 0) for e in imports}
+    area_id = upload.get("drawing_area_id")
+    if set_ids != {batch.set_id} or (area_id is not None and int(area_id) != batch.area_id):
+        return False
+    return Counter(listed_entry(e) for e in imports) == Counter(row_entry(r) for r in batch.rows)
+
+
+async def already_sent(client: ProcoreClient, batches: Sequence[PendingBatch]) -> dict[str, int]:
+    """Token -> drawing upload id, for each of `batches` Procore already holds. Reads every
+    page of the project's drawing uploads, stopping once all are found."""
+    found: dict[str, int] = {}
+    if not batches:
+        return found
+    async for page in client.drawing_uploads_with_imports():
+        for upload in page:
+            for batch in batches:
+                if batch.token not in found and same_batch(batch, upload):
+                    found[batch.token] = int(upload["id"])
+        if len(found) == len(batches):
+            break
+    log.info("batch.lookup", pending=len(batches), found=len(found))
+    return found

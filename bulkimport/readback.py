@@ -1,0 +1,144 @@
+"""Read-back: a file counts as verified only once Procore's drawing log shows it.
+
+A drawing upload that Procore has processed says little about each file in it: `reviewed` does
+not name the revisions made, and `ready_for_review` does not say which direct imports Procore
+could not assign. So the revisions of every (area, set) the processed uploads touched are listed
+once, every page, obsolete and deleted ones included, and each direct import is looked for as
+the revision it meant: its drawing, revision label, set, drawing date and received date (as
+days). Found: `verified`. Missing from an upload that ended `ready_for_review`: `needs_review`,
+the sheet waits in Items to Review. Missing otherwise: `failed`, with what Procore has instead.
+
+Review-mode files have no drawing to look in until a person reviews them; their upload reaching
+`ready_for_review` is what they asked for. When the list cannot be read, the files stay
+`imported` and the next run reads back again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from .errors import ProcoreError
+from .journal import FileRow, Journal
+from .models import FileState
+from .procore import ProcoreClient
+from .progress import RunStats
+
+log = structlog.get_logger("bulkimport.readback")
+
+REVISIONS = "GET /rest/v1.0/projects/{id}/drawing_revisions"
+Key = tuple[int, str, int, str | None, str | None]  # drawing, revision, set, drawing/received day
+SHOWN = 3  # revisions of the drawing quoted in a failure
+
+
+def _day(value: Any) -> str | None:
+    return str(value)[:10] if value else None
+
+
+def row_key(row: FileRow) -> Key:
+    """The revision a journalled import meant, as it was sent."""
+    return (
+        int(row.drawing_id or 0),
+        str(row.revision or "").casefold(),
+        int(row.set_id or 0),
+        _day(row.drawing_date),
+        _day(row.received_date),
+    )
+
+
+def listed_key(revision: Mapping[str, Any]) -> Key:
+    drawing_set = revision.get("drawing_set") or {}
+    return (
+        int(revision.get("drawing_id") or 0),
+        str(revision.get("revision_number") or "").casefold(),
+        int(drawing_set.get("id") or revision.get("drawing_set_id") or 0),
+        _day(revision.get("drawing_date")),
+        _day(revision.get("received_date")),
+    )
+
+
+def describe_revision(key: Key) -> str:
+    _, revision, set_id, drawing_date, received_date = key
+    text = f"revision {revision or '(none)'} in set {set_id} dated {drawing_date}"
+    return text + (f", received {received_date}" if received_date else "")
+
+
+def outcome(
+    row: FileRow, status: str, found: set[Key], by_drawing: dict[int, list[Key]]
+) -> tuple[FileState, str | None]:
+    """The state a processed import ends in, and the note that says why."""
+    if row.review:
+        return FileState.VERIFIED, None
+    key = row_key(row)
+    if key in found:
+        return FileState.VERIFIED, None
+    meant = f"drawing {row.number} (id {row.drawing_id}), {describe_revision(key)}"
+    if status == "ready_for_review":
+        return FileState.NEEDS_REVIEW, (
+            f"waits in Items to Review (drawing upload {row.drawing_upload_id}): Procore could "
+            f"not assign it to {meant}, so it is not in the drawing log until someone reviews "
+            "it in Procore's Drawings tool"
+        )
+    has = by_drawing.get(key[0], [])
+    seen = "; ".join(describe_revision(k) for k in has[:SHOWN]) or "no revision in this set"
+    more = f" and {len(has) - SHOWN} more" if len(has) > SHOWN else ""
+    return FileState.FAILED, (
+        f"Procore processed drawing upload {row.drawing_upload_id}, but its drawing log does not "
+        f"show {meant}; Procore has: {seen}{more}"
+    )
+
+
+async def read_back(
+    client: ProcoreClient, journal: Journal, stats: RunStats, processed: Mapping[int, str]
+) -> None:
+    """Settle the files of the processed drawing uploads (id -> final status) from what
+    Procore's drawing log shows."""
+    rows = await journal.imported_in(sorted(processed))
+    places = sorted({(int(r.area_id or 0), int(r.set_id or 0)) for r in rows if not r.review})
+    before = client.requests.get(REVISIONS, 0)
+    found: set[Key] = set()
+    by_drawing: dict[int, list[Key]] = {}
+    try:
+        for area_id, set_id in places:
+            async for page in client.drawing_revisions(area_id, set_id):
+                for revision in page:
+                    key = listed_key(revision)
+                    found.add(key)
+                    by_drawing.setdefault(key[0], []).append(key)
+    except ProcoreError as exc:
+        log.warning(
+            "readback.unavailable",
+            error=str(exc),
+            files=len(rows),
+            hint="they stay imported; the next run reads them back",
+        )
+        await journal.annotate(
+            [r.rel for r in rows if not r.review],
+            f"sent, but not confirmed: Procore's drawing log could not be read ({exc}); the "
+            "account needs permission to list drawing revisions, and the next run reads it back",
+        )
+        return
+    finally:
+        stats.readback_requests += client.requests.get(REVISIONS, 0) - before
+    outcomes = [
+        (row.rel, *outcome(row, processed[row.drawing_upload_id or 0], found, by_drawing))
+        for row in rows
+    ]
+    await journal.settled(outcomes)
+    for rel, state, note in outcomes:
+        if state is FileState.VERIFIED:
+            stats.verified += 1
+        elif state is FileState.NEEDS_REVIEW:
+            stats.needs_review += 1
+            log.warning("readback.needs_review", file=rel, reason=note)
+        else:
+            stats.failed += 1
+            log.error("readback.missing", file=rel, reason=note)
+    log.info(
+        "readback.done",
+        files=len(rows),
+        places=len(places),
+        requests=client.requests.get(REVISIONS, 0) - before,
+    )
