@@ -213,6 +213,58 @@ def check(config_path: Path, source: Path | None, log_format: logs.LogFormat) ->
     sys.exit(EXIT_USAGE if any(c.status is Status.FAIL for c in checks) else EXIT_OK)
 
 
+@main.command(name="reconcile")
+@CONFIG
+@SOURCE
+@JOURNAL
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a JSON report (every file, every extra drawing, totals) and a CSV beside it.",
+)
+@LOG_FORMAT
+def reconcile_command(
+    config_path: Path,
+    source: Path | None,
+    journal: Path | None,
+    report_path: Path | None,
+    log_format: logs.LogFormat,
+) -> None:
+    """Is the archive in Procore? Compare it with each area's drawing log; reads only.
+
+    Each file is matching, missing, differs (the revision is there with another set or dates),
+    unknown or invalid; drawings in Procore that no file names are listed as extra. Costs list
+    calls only. Exit status: 0 every file is in Procore as meant (extra drawings allowed);
+    1 some file is not; 2 usage or configuration error; 3 credentials refused.
+    """
+    from . import reconcile_report
+    from .errors import ProcoreRejected
+    from .reconcile import reconcile
+
+    logs.configure(log_format)
+    settings = _settings(config_path, source, journal)
+    try:
+        result = anyio.run(reconcile, settings, _credentials())
+    except BaseException as exc:
+        cause = _root_cause(exc)
+        if isinstance(cause, AuthenticationError):
+            _fail(EXIT_STOPPED, f"stopped: {cause}")
+        if isinstance(cause, ConfigError | JournalError | ProcoreRejected):
+            _fail(EXIT_USAGE, str(cause))  # a project, area list or journal out of reach
+        if isinstance(cause, BulkImportError):
+            _fail(EXIT_SOME_FAILED, f"reconcile stopped: {cause}")
+        raise
+    if report_path is not None:
+        table = anyio.run(reconcile_report.write_report, report_path, result)
+        structlog.get_logger("bulkimport.report").info(
+            "report.written", json=str(report_path), csv=str(table)
+        )
+    click.echo(reconcile_report.summary_text(result, report_path))
+    sys.exit(reconcile_report.exit_code(result))
+
+
 @main.command()
 @CONFIG
 @JOURNAL
