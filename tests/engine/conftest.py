@@ -137,3 +137,17 @@ async def emulator_state(emu: RunningEmulator, *sections: str) -> dict[str, Any]
         assert response.status == 200
         result: dict[str, Any] = await response.json()
         return result
+
+
+async def emulator_token(emu: RunningEmulator, http: aiohttp.ClientSession) -> str:
+    """An access token for the emulator's client, got the way any other integration gets one."""
+    async with http.post(
+        f"{emu.login_base}/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": CREDENTIALS.client_id,
+            "client_secret": CREDENTIALS.client_secret,
+        },
+    ) as answer:
+        token: str = (await answer.json())["access_token"]
+        return token

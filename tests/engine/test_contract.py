@@ -30,6 +30,7 @@ from .conftest import (
     advance_clock,
     config_dict,
     emulator_state,
+    emulator_token,
     make_settings,
     write_pdf,
 )
@@ -293,15 +294,7 @@ async def test_an_unreadable_revisions_list_sends_the_file_and_procore_decides(t
 async def spend(emu: RunningEmulator, calls: int) -> None:
     """Another integration of the same client spends the window."""
     async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{emu.login_base}/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": CREDENTIALS.client_id,
-                "client_secret": CREDENTIALS.client_secret,
-            },
-        ) as answer:
-            token = (await answer.json())["access_token"]
+        token = await emulator_token(emu, http)
         info = emu.startup_info()
         for _ in range(calls):
             async with http.get(

@@ -22,7 +22,15 @@ from bulkimport.reconcile_report import exit_code, summary_text
 from bulkimport.report import exit_code as run_exit_code
 from bulkimport.settings import Settings, parse_settings
 
-from .conftest import CREDENTIALS, config_dict, emulator_state, run_env, write_config, write_pdf
+from .conftest import (
+    CREDENTIALS,
+    config_dict,
+    emulator_state,
+    emulator_token,
+    run_env,
+    write_config,
+    write_pdf,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -97,15 +105,7 @@ async def create_drawing_elsewhere(emu: RunningEmulator, area: str, number: str)
     info = emu.startup_info()
     (area_id,) = [a["id"] for a in info["drawing_areas"] if a["name"] == area]
     async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{emu.login_base}/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": CREDENTIALS.client_id,
-                "client_secret": CREDENTIALS.client_secret,
-            },
-        ) as response:
-            token = (await response.json())["access_token"]
+        token = await emulator_token(emu, http)
         async with http.post(
             f"{emu.api_base}/rest/v1.1/drawing_areas/{area_id}/drawings",
             params={"project_id": str(info["project_id"])},
