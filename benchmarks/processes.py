@@ -87,10 +87,16 @@ def toml(raw: dict[str, dict[str, Any]]) -> str:
 
 
 def run_engine(
-    emu: Emulator, root: Path, work: Path, *, dry_run: bool = False, **engine: Any
+    emu: Emulator,
+    root: Path,
+    work: Path,
+    *,
+    dry_run: bool = False,
+    source: dict[str, Any] | None = None,
+    **engine: Any,
 ) -> EngineRun:
     """`bulkimport run` as its own process, started by peak_rss.py so that the peak RSS the
-    kernel reports is the engine's own."""
+    kernel reports is the engine's own. `source` adds to the [source] section."""
     info = emu.info
     config = work / "bulkimport.toml"
     config.write_text(
@@ -102,7 +108,7 @@ def run_engine(
                     "company_id": info["company_id"],
                     "project_id": info["project_id"],
                 },
-                "source": {"root": str(root)},
+                "source": {"root": str(root), **(source or {})},
                 "target": {"drawing_area": "Building A", "drawing_set": "Issued for Construction"},
                 "engine": {"journal": str(work / "journal.sqlite3"), **engine},
             }
