@@ -3,9 +3,9 @@ for resuming.
 
 A file moves planned → uploading → uploaded(uuid) → batched(batch) → imported(drawing upload)
 → verified (read back from Procore's drawing log) or needs_review (waiting in Items to Review),
-or to failed(reason) from any step. A file's sha256 is the content Procore got from it (or was
-found to hold already); planning it again keeps that, so a later run can tell changed content
-from content Procore has. A batch's Idempotency-Token is written before
+or to failed(reason) from any step. A file's sha256 is the content last uploaded; held_sha256
+is the content Procore is known to hold (read back, or found there), so a later run can tell
+changed content from content Procore has, even after an upload that never landed. A batch's Idempotency-Token is written before
 its request is sent, so a retry or a resumed run sends the same token and never imports twice.
 Upload policies, signatures and access tokens are never stored here.
 
@@ -33,6 +33,7 @@ T = TypeVar("T")
 # Imported, and not yet seen in the drawing log: each run reads these back again (a sheet in
 # Items to Review reaches the log once a person has reviewed it).
 WAITING = (FileState.IMPORTED, FileState.NEEDS_REVIEW)
+UNCONFIRMED = "sent, but not confirmed"  # how a note on a file still waiting for the log begins
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class FileRow:
     size: int
     mtime_ns: int
     sha256: str | None
+    held_sha256: str | None
     number: str | None
     title: str | None
     revision: str | None
@@ -68,6 +70,7 @@ class PendingBatch:
     set_id: int
     review: bool
     rows: tuple[FileRow, ...]
+    created_at: float  # unix seconds, when it was journalled (before its request)
 
 
 def _row(record: sqlite3.Row) -> FileRow:
@@ -258,7 +261,7 @@ class Journal:
         Procore holds."""
         values: dict[str, Any] = {"state": FileState.SKIPPED, "error": note}
         if sha256 is not None:
-            values["sha256"] = sha256
+            values["held_sha256"] = sha256
         await self._set(rel, drawing_id=drawing_id, **values)
 
     async def uploaded(self, rel: str, uuid: str, issued_at: float, sha256: str) -> None:
@@ -281,30 +284,29 @@ class Journal:
 
     async def batch_created(self, batch: Batch) -> None:
         """Written before the request: the token and its items, in one transaction."""
+        await self._run(self._write, _created(batch, time.time()))
+
+    async def batch_split(
+        self,
+        token: str,
+        failed: Sequence[tuple[str, str]],
+        parts: Sequence[Batch],
+        why: str,
+    ) -> None:
+        """Procore refused batch `token`: the files it named fail (rel, reason), the rest move
+        to `parts`, and the batch is closed, in one transaction, so a run killed at any point
+        resends either the old batch whole or the parts, never a mix under the old token."""
         now = time.time()
         statements: list[tuple[str, Sequence[Any]]] = [
             (
-                (
-                    "INSERT INTO batches (token, area_id, set_id, review, status, created_at)"
-                    " VALUES (?,?,?,?,?,?)"
-                ),
-                (
-                    batch.token,
-                    batch.target.area_id,
-                    batch.target.set_id,
-                    int(batch.target.review),
-                    "pending",
-                    now,
-                ),
+                "UPDATE files SET state=?, error=?, updated_at=? WHERE rel=?",
+                (FileState.FAILED, reason, now, rel),
             )
+            for rel, reason in failed
         ]
-        statements += [
-            (
-                "UPDATE files SET state=?, batch_id=?, updated_at=? WHERE rel=?",
-                (FileState.BATCHED, batch.token, now, item.file.rel),
-            )
-            for item in batch.items
-        ]
+        for part in parts:
+            statements += _created(part, now)
+        statements += _closed(token, why, now)
         await self._run(self._write, statements)
 
     async def batch_sent(self, token: str, drawing_upload_id: int) -> None:
@@ -328,17 +330,7 @@ class Journal:
 
     async def batch_closed(self, token: str, reason: str) -> None:
         """A batch that will not be sent again; its files that are still in it failed."""
-        now = time.time()
-        await self._run(
-            self._write,
-            [
-                ("UPDATE batches SET status='closed', error=? WHERE token=?", (reason, token)),
-                (
-                    "UPDATE files SET state=?, error=?, updated_at=? WHERE batch_id=? AND state=?",
-                    (FileState.FAILED, reason, now, token, FileState.BATCHED),
-                ),
-            ],
-        )
+        await self._run(self._write, _closed(token, reason, time.time()))
 
     async def settled(self, outcomes: Sequence[tuple[str, FileState, str | None]]) -> None:
         """What the read-back found for each imported file: (rel, state, note)."""
@@ -349,10 +341,25 @@ class Journal:
                 (
                     # A verified file keeps the note it went with (a policy's choice of date).
                     (
-                        "UPDATE files SET state=?, error=COALESCE(?, error), updated_at=?"
-                        " WHERE rel=? AND state IN (?, ?)"
+                        "UPDATE files SET state=?, error=CASE WHEN ? IS NOT NULL THEN ?"
+                        " WHEN state=? OR error LIKE ? THEN NULL ELSE error END,"
+                        " held_sha256=CASE WHEN ?=? THEN sha256 ELSE held_sha256 END,"
+                        " updated_at=? WHERE rel=? AND state IN (?, ?)"
                     ),
-                    (state, note, now, rel, *WAITING),
+                    # A verified file keeps the note it was sent with (a policy's choice of
+                    # date), not one that said why it was still waiting.
+                    (
+                        state,
+                        note,
+                        note,
+                        FileState.NEEDS_REVIEW,
+                        UNCONFIRMED + "%",
+                        state,
+                        FileState.VERIFIED,
+                        now,
+                        rel,
+                        *WAITING,
+                    ),
                 )
                 for rel, state, note in outcomes
             ],
@@ -398,9 +405,9 @@ class Journal:
                 (
                     (
                         "UPDATE files SET state=?, error=?, updated_at=?"
-                        " WHERE drawing_upload_id=? AND state=?"
+                        " WHERE drawing_upload_id=? AND state IN (?, ?)"
                     ),
-                    (state, error, time.time(), drawing_upload_id, FileState.IMPORTED),
+                    (state, error, time.time(), drawing_upload_id, *WAITING),
                 ),
             ],
         )
@@ -410,7 +417,8 @@ class Journal:
     async def pending_batches(self) -> list[PendingBatch]:
         def query() -> list[PendingBatch]:
             batches = self._db.execute(
-                "SELECT token, area_id, set_id, review FROM batches WHERE status='pending'"
+                "SELECT token, area_id, set_id, review, created_at FROM batches"
+                " WHERE status='pending'"
                 " ORDER BY created_at"
             ).fetchall()
             return [
@@ -426,6 +434,7 @@ class Journal:
                             (b["token"], FileState.BATCHED),
                         )
                     ),
+                    float(b["created_at"]),
                 )
                 for b in batches
             ]
@@ -466,3 +475,40 @@ class Journal:
                 return
             yield rows
             after = rows[-1].rel
+
+
+def _created(batch: Batch, now: float) -> list[tuple[str, Sequence[Any]]]:
+    statements: list[tuple[str, Sequence[Any]]] = [
+        (
+            (
+                "INSERT INTO batches (token, area_id, set_id, review, status, created_at)"
+                " VALUES (?,?,?,?,?,?)"
+            ),
+            (
+                batch.token,
+                batch.target.area_id,
+                batch.target.set_id,
+                int(batch.target.review),
+                "pending",
+                now,
+            ),
+        )
+    ]
+    statements += [
+        (
+            "UPDATE files SET state=?, batch_id=?, updated_at=? WHERE rel=?",
+            (FileState.BATCHED, batch.token, now, item.file.rel),
+        )
+        for item in batch.items
+    ]
+    return statements
+
+
+def _closed(token: str, reason: str, now: float) -> list[tuple[str, Sequence[Any]]]:
+    return [
+        ("UPDATE batches SET status='closed', error=? WHERE token=?", (reason, token)),
+        (
+            "UPDATE files SET state=?, error=?, updated_at=? WHERE batch_id=? AND state=?",
+            (FileState.FAILED, reason, now, token, FileState.BATCHED),
+        ),
+    ]

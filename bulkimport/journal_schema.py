@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
     sha256 TEXT,
+    held_sha256 TEXT,
     number TEXT,
     title TEXT,
     revision TEXT,
@@ -44,7 +45,7 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 # Columns version 2 added (many targets per run, received dates, review), for journals of 1.
 MIGRATIONS = {
     "1": [
@@ -56,7 +57,14 @@ MIGRATIONS = {
         "ALTER TABLE files ADD COLUMN set_id INTEGER",
         "ALTER TABLE batches ADD COLUMN review INTEGER NOT NULL DEFAULT 0",
         "UPDATE meta SET value='2' WHERE key='schema_version'",
-    ]
+    ],
+    # The content Procore holds, apart from the content last uploaded: an upload that never
+    # landed must not pass for what Procore has.
+    "2": [
+        "ALTER TABLE files ADD COLUMN held_sha256 TEXT",
+        "UPDATE files SET held_sha256=sha256 WHERE state='verified'",
+        "UPDATE meta SET value='3' WHERE key='schema_version'",
+    ],
 }
 
 
@@ -66,9 +74,12 @@ def migrate(db: sqlite3.Connection) -> None:
     if not has_meta:
         return  # a new journal
     found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    steps = MIGRATIONS.get(found[0]) if found else None
-    if steps:
-        with db:
-            db.execute("BEGIN")
-            for statement in steps:
+    version = found[0] if found else None
+    if version not in MIGRATIONS:
+        return
+    with db:
+        db.execute("BEGIN")
+        while version in MIGRATIONS:  # one step after another: 1 -> 2 -> 3
+            for statement in MIGRATIONS[version]:
                 db.execute(statement)
+            version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]

@@ -148,6 +148,16 @@ def order_files(settings: Settings, manifest: Manifest | None) -> Order:
 IN_PROCORE = (FileState.IMPORTED, FileState.VERIFIED, FileState.NEEDS_REVIEW)
 
 
+def held_content(row: FileRow | None) -> str | None:
+    """The content Procore holds for the file, as far as the journal knows: what was read back
+    (or found there), else what was sent if it may have landed; never an upload that failed."""
+    if row is None:
+        return None
+    if row.held_sha256 is not None:
+        return row.held_sha256
+    return row.sha256 if row.state in IN_PROCORE else None
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -245,8 +255,9 @@ def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
         file = examine(found, ctx.settings, listed)
     except FileRejected as exc:
         return Decision(Plan.INVALID, found, reason=exc.reason)
-    if row is not None and row.sha256 is not None:
-        file = replace(file, previous_sha256=row.sha256)
+    held = held_content(row)
+    if held is not None:
+        file = replace(file, previous_sha256=held)
     return Decision(plan, found, file=file)
 
 

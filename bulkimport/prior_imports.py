@@ -4,13 +4,17 @@ A resent batch carries the Idempotency-Token it was journalled with, and Procore
 repeated token with the drawing upload it made. How long Procore remembers a token is not
 documented, though (procore-api.md, section 13). So before a journalled batch is resent, the
 project's drawing uploads are read with their imports, and a batch whose files are all there
-already, as one drawing upload in its area and set, is taken as sent: never sent twice.
+already, as one drawing upload in its area and set made after the batch was journalled, is
+taken as sent: never sent twice. Each drawing upload answers for one batch at most; an entry
+carries no upload id, so two batches of the same names, revisions and dates could otherwise
+claim the same one.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -23,6 +27,9 @@ log = structlog.get_logger("bulkimport.batch")
 
 # filename, drawing, revision, drawing day, received day: what one import entry is.
 EntryKey = tuple[str, int | None, str, str | None, str | None]
+# How far Procore's clock may run behind ours when its created_at is compared with the time a
+# batch was journalled (the journal's clock is the local one).
+CLOCK_SLACK = 900.0
 
 
 def _day(value: Any) -> str | None:
@@ -50,12 +57,22 @@ def listed_entry(entry: Mapping[str, Any]) -> EntryKey:
     )
 
 
+def created_at(upload: Mapping[str, Any]) -> float | None:
+    try:
+        return datetime.fromisoformat(str(upload["created_at"])).timestamp()
+    except (KeyError, ValueError):
+        return None
+
+
 def same_batch(batch: PendingBatch, upload: Mapping[str, Any]) -> bool:
-    """Whether a drawing upload Procore has is this batch: same area, same set, and the same
-    import entries, no more and no fewer."""
+    """Whether a drawing upload Procore has is this batch: made after the batch was journalled,
+    in the same area and set, with the same import entries, no more and no fewer."""
     imports = upload.get("drawing_log_imports")
-    if not isinstance(imports, list) or len(imports) != len(batch.rows):
+    if not batch.rows or not isinstance(imports, list) or len(imports) != len(batch.rows):
         return False
+    made = created_at(upload)
+    if made is None or made < batch.created_at - CLOCK_SLACK:
+        return False  # older than the batch: an earlier import of the same files
     set_ids = {int(e.get("drawing_set_id") or upload.get("drawing_set_id") or 0) for e in imports}
     area_id = upload.get("drawing_area_id")
     if set_ids != {batch.set_id} or (area_id is not None and int(area_id) != batch.area_id):
@@ -74,6 +91,7 @@ async def already_sent(client: ProcoreClient, batches: Sequence[PendingBatch]) -
             for batch in batches:
                 if batch.token not in found and same_batch(batch, upload):
                     found[batch.token] = int(upload["id"])
+                    break  # this drawing upload is that batch's, and no other's
         if len(found) == len(batches):
             break
     log.info("batch.lookup", pending=len(batches), found=len(found))

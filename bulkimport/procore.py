@@ -150,7 +150,7 @@ class ProcoreClient:
         extra: dict[str, str] = dict(kwargs.pop("headers", None) or {})
         renewed = False
         failures = 0  # network errors and 5xx, capped by max_attempts
-        rate_limited = 0  # 429s only wait for the budget; capped on their own
+        rate_limited = 0  # 429s and 503 throttles only wait for the budget; capped on their own
         last_error = "no attempt made"
         while failures < self.settings.max_attempts and rate_limited < MAX_RATE_LIMITED:
             headers = dict(extra)
@@ -188,26 +188,30 @@ class ProcoreClient:
             if status == 429:  # every caller waits, then this call goes again
                 rate_limited += 1
                 told = rate_limit_wait(reply_headers, time.time())
-                self.budget.pause(backoff(rate_limited) if told is None else told, "rate_limited")
+                # A wait of 0 (Retry-After: 0, a Reset already past by our clock) still backs
+                # off: Procore has just said to slow down.
+                self.budget.pause(max(told or 0.0, backoff(rate_limited)), "rate_limited")
                 log.warning("procore.rate_limited", endpoint=endpoint)
                 continue
             if status not in RETRY_STATUSES:
                 raise ProcoreRejected(endpoint, status, last_error, body)
-            failures += 1
             throttle = retry_after(reply_headers)
             if status == 503 and throttle is not None:
                 # Procore's heavy-load throttle (DOCS rate_limiting.md): the whole run backs
-                # off, not only this call; the budget holds every caller until then.
-                self.budget.pause(throttle, "throttled")
+                # off, not only this call, and like a 429 it is not a failed attempt.
+                rate_limited += 1
+                self.budget.pause(max(throttle, backoff(rate_limited)), "throttled")
                 log.warning("procore.throttled", endpoint=endpoint, wait=round(throttle, 2))
                 continue
+            failures += 1
             wait = max(throttle or 0.0, backoff(failures - 1))
             log.warning("procore.retry", endpoint=endpoint, status=status, wait=round(wait, 2))
             await anyio.sleep(wait)
         raise ProcoreUnavailable(
             endpoint,
             None,
-            f"gave up after {failures} failed attempts and {rate_limited} rate limits: "
+            f"gave up after {failures} failed attempts and {rate_limited} rate limits or "
+            f"throttles: "
             f"{last_error}",
         )
 

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from .errors import ProcoreError
-from .journal import FileRow, Journal
+from .journal import UNCONFIRMED, FileRow, Journal
 from .models import FileState
 from .procore import ProcoreClient
 from .progress import RunStats
@@ -72,7 +72,9 @@ def outcome(
     if row.review:
         return FileState.VERIFIED, None
     key = row_key(row)
-    if key in found:
+    unsent_received = key[4] is None and key[:4] in {k[:4] for k in by_drawing.get(key[0], [])}
+    if key in found or unsent_received:
+        # Sent without a received date: Procore may fill one in, so any received date matches.
         return FileState.VERIFIED, None
     meant = f"drawing {row.number} (id {row.drawing_id}), {describe_revision(key)}"
     if status == "ready_for_review":
@@ -96,7 +98,10 @@ async def read_back(
     """Settle the files of the processed drawing uploads (id -> final status) from what
     Procore's drawing log shows."""
     rows = await journal.imported_in(sorted(processed))
-    places = sorted({(int(r.area_id or 0), int(r.set_id or 0)) for r in rows if not r.review})
+    # Review files have nothing to look for in the log: settled whatever the listing does.
+    await _settle(journal, stats, [(r.rel, FileState.VERIFIED, None) for r in rows if r.review])
+    rows = [r for r in rows if not r.review]
+    places = sorted({(int(r.area_id or 0), int(r.set_id or 0)) for r in rows})
     before = client.requests.get(REVISIONS, 0)
     found: set[Key] = set()
     by_drawing: dict[int, list[Key]] = {}
@@ -115,9 +120,9 @@ async def read_back(
             hint="they stay imported; the next run reads them back",
         )
         await journal.annotate(
-            [r.rel for r in rows if not r.review],
-            f"sent, but not confirmed: Procore's drawing log could not be read ({exc}); the "
-            "account needs permission to list drawing revisions, and the next run reads it back",
+            [r.rel for r in rows],
+            f"{UNCONFIRMED}: Procore's drawing log could not be read ({exc}); the account "
+            "needs permission to list drawing revisions, and the next run reads it back",
         )
         return
     finally:
@@ -126,6 +131,20 @@ async def read_back(
         (row.rel, *outcome(row, processed[row.drawing_upload_id or 0], found, by_drawing))
         for row in rows
     ]
+    await _settle(journal, stats, outcomes)
+    log.info(
+        "readback.done",
+        files=len(rows),
+        places=len(places),
+        requests=client.requests.get(REVISIONS, 0) - before,
+    )
+
+
+async def _settle(
+    journal: Journal, stats: RunStats, outcomes: list[tuple[str, FileState, str | None]]
+) -> None:
+    if not outcomes:
+        return
     await journal.settled(outcomes)
     for rel, state, note in outcomes:
         if state is FileState.VERIFIED:
@@ -136,9 +155,3 @@ async def read_back(
         else:
             stats.failed += 1
             log.error("readback.missing", file=rel, reason=note)
-    log.info(
-        "readback.done",
-        files=len(rows),
-        places=len(places),
-        requests=client.requests.get(REVISIONS, 0) - before,
-    )

@@ -16,7 +16,8 @@ bad file costs about 2·log2(batch size) extra calls, and its good neighbours ar
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ _ENTRY = re.compile(r"drawing_log_imports\[(\d+)\]")
 # Refusals of the request's content, which a smaller batch may pass; 401 and 403 are about the
 # caller, and no split can help them.
 SPLITTABLE = frozenset({400, 422})
+# A batch this large refused without one file taken is a refusal of the batch, not of files.
+WHOLE_BATCH_FILES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +94,8 @@ class SendStage:
     journal: Journal
     stats: RunStats
     root: Path
+    # Refusals (status, message) that turned out to be about whole batches: not split again.
+    batch_wide: set[tuple[int | None, str]] = field(default_factory=set)
 
     async def run(
         self, batches: ObjectReceiveStream[Batch], out: ObjectSendStream[Sent], resend: bool
@@ -130,12 +135,16 @@ class SendStage:
         )
         await out.send(Sent(upload_id, tuple(r.rel for r in pending.rows)))
 
-    async def _send(self, batch: Batch, out: ObjectSendStream[Sent], journalled: bool) -> None:
+    async def _send(
+        self, batch: Batch, out: ObjectSendStream[Sent], journalled: bool, part: bool = False
+    ) -> int:
+        """Send one batch. Returns how many of its files Procore did not refuse (after any
+        split): imported, or left pending for the next run."""
         if not journalled:
             await self.journal.batch_created(batch)
         if not batch.items:
             await self.journal.batch_closed(batch.token, "no files left in the batch")
-            return
+            return 0
         self.stats.batches += 1
         try:
             answer = await self.client.create_drawing_upload(
@@ -144,44 +153,56 @@ class SendStage:
         except ProcoreUnavailable as exc:
             # Left pending: the next run resends it with the same token.
             log.error("batch.unsent", token=batch.token, files=len(batch.items), error=str(exc))
-            return
+            return len(batch.items)
         except ProcoreRejected as exc:
-            await self._rejected(batch, exc, out)
-            return
+            return await self._rejected(batch, exc, out, part)
         upload_id = int(answer["id"])
         await self.journal.batch_sent(batch.token, upload_id)
         self.stats.imported += len(batch.items)
         log.info("batch.sent", token=batch.token, drawing_upload=upload_id, files=len(batch.items))
         await out.send(Sent(upload_id, tuple(i.file.rel for i in batch.items)))
+        return len(batch.items)
 
     async def _rejected(
-        self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent]
-    ) -> None:
-        bad = entry_errors(exc.body) if exc.status == 422 else {}
+        self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent], part: bool
+    ) -> int:
+        """How many of the batch's files Procore did not refuse in the end (after a split)."""
+        named = entry_errors(exc.body) if exc.status == 422 else {}
+        bad = {i: reason for i, reason in named.items() if i < len(batch.items)}
+        refusal = (exc.status, exc.message)
+        splittable = exc.status in SPLITTABLE and len(batch.items) > 1
         if bad:
-            await self._drop_named(batch, bad, out)
-        elif exc.status in SPLITTABLE and len(batch.items) > 1:
-            await self._split(batch, exc, out)
-        else:
-            whole = "it" if len(batch.items) == 1 else f"the batch ({exc.status})"
-            await self.journal.batch_closed(batch.token, f"Procore refused {whole}: {exc.message}")
-            self.stats.failed += len(batch.items)
-            for item in batch.items:
-                log.error("import.rejected", file=item.file.rel, reason=exc.message)
+            return await self._drop_named(batch, bad, out)
+        if splittable and refusal not in self.batch_wide:
+            return await self._split(batch, exc, out, part)
+        whole = "it" if len(batch.items) == 1 else f"the batch ({exc.status})"
+        note = f"Procore refused {whole}: {exc.message}"
+        if splittable:
+            note += (
+                "; an earlier batch refused the same way had no file Procore would take, so "
+                "this one was not split to find them"
+            )
+        await self.journal.batch_closed(batch.token, note)
+        self.stats.failed += len(batch.items)
+        for item in batch.items:
+            log.error("import.rejected", file=item.file.rel, reason=exc.message)
+        return 0
 
     async def _drop_named(
         self, batch: Batch, bad: dict[int, str], out: ObjectSendStream[Sent]
-    ) -> None:
-        for index, reason in sorted(bad.items()):
-            if index < len(batch.items):
-                rel = batch.items[index].file.rel
-                await self.journal.failed([rel], f"Procore refused it: {reason}")
-                self.stats.failed += 1
-                log.error("import.rejected", file=rel, reason=reason)
+    ) -> int:
+        failed = [(batch.items[i].file.rel, f"Procore refused it: {r}") for i, r in bad.items()]
+        for rel, reason in failed:
+            self.stats.failed += 1
+            log.error("import.rejected", file=rel, reason=reason)
         rest = tuple(i for n, i in enumerate(batch.items) if n not in bad)
-        await self._resend_as(batch, [rest], "split after Procore refused entries", out)
+        return await self._resend_as(
+            batch, [rest], "split after Procore refused entries", out, failed
+        )
 
-    async def _split(self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent]) -> None:
+    async def _split(
+        self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent], part: bool
+    ) -> int:
         middle = len(batch.items) // 2
         halves = [batch.items[:middle], batch.items[middle:]]
         self.stats.split_calls += len(halves)
@@ -192,7 +213,13 @@ class SendStage:
             status=exc.status,
             error=exc.message,
         )
-        await self._resend_as(batch, halves, "split to find the files Procore refused", out)
+        taken = await self._resend_as(batch, halves, "split to find the files Procore refused", out)
+        if taken == 0 and not part and len(batch.items) >= WHOLE_BATCH_FILES:
+            # Not one file of a whole batch went in: the refusal is about the batch (its set,
+            # its area, the account), not its files. Later batches refused the same way are not
+            # split: that would cost two calls per file for nothing.
+            self.batch_wide.add((exc.status, exc.message))
+        return taken
 
     async def _resend_as(
         self,
@@ -200,13 +227,13 @@ class SendStage:
         parts: list[tuple[Uploaded, ...]],
         why: str,
         out: ObjectSendStream[Sent],
-    ) -> None:
-        """The batch's files again in new batches, each with its own token. Every part is
-        journalled (moving its files out of the old batch) before the old one is closed, so a
-        run killed in between resends the parts, never the old batch."""
-        again = [Batch(new_token(), batch.target, part) for part in parts]
-        for part in again:
-            await self.journal.batch_created(part)
-        await self.journal.batch_closed(batch.token, why)
-        for part in again:
-            await self._send(part, out, journalled=True)
+        failed: Sequence[tuple[str, str]] = (),
+    ) -> int:
+        """The batch's files again in new batches, each with its own token, journalled with
+        the refused files and the old batch's closing in one transaction."""
+        again = [Batch(new_token(), batch.target, items) for items in parts]
+        await self.journal.batch_split(batch.token, failed, again, why)
+        taken = 0
+        for piece in again:
+            taken += await self._send(piece, out, journalled=True, part=True)
+        return taken

@@ -14,7 +14,7 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream
 
-from .errors import ProcoreError
+from .errors import ProcoreError, ProcoreRejected
 from .journal import Journal
 from .procore import ProcoreClient
 from .progress import RunStats
@@ -25,14 +25,28 @@ from .stopping import Stop
 log = structlog.get_logger("bulkimport.verify")
 
 DONE = frozenset({"reviewed", "ready_for_review"})
+GONE = "gone"
 MAX_WAIT = 30.0
 
 
 async def _statuses(client: ProcoreClient, ids: list[int]) -> dict[int, str]:
-    if len(ids) == 1:
-        answer = await client.drawing_upload(ids[0])
-        return {int(answer["id"]): str(answer.get("status"))}
-    return {int(u["id"]): str(u.get("status")) for u in await client.drawing_uploads()}
+    """Each drawing upload's status: one List call for many, Show for one. GONE for one
+    Procore answers 404 for (someone deleted it, e.g. in Items to Review); an upload missing
+    from the List is asked for by Show before it is taken as gone."""
+    statuses: dict[int, str] = {}
+    if len(ids) > 1:
+        listed = {int(u["id"]): str(u.get("status")) for u in await client.drawing_uploads()}
+        statuses = {i: listed[i] for i in ids if i in listed}
+    for upload_id in (i for i in ids if i not in statuses):
+        try:
+            answer = await client.drawing_upload(upload_id)
+        except ProcoreRejected as exc:
+            if exc.status != 404:
+                raise
+            statuses[upload_id] = GONE
+        else:
+            statuses[upload_id] = str(answer.get("status"))
+    return statuses
 
 
 async def verify_uploads(
@@ -81,7 +95,7 @@ async def verify_uploads(
             except ProcoreError as exc:  # the files are in; only news of them is late
                 log.warning("verify.unavailable", error=str(exc), pending=len(pending))
                 statuses = {}
-            settled = [i for i in pending if statuses.get(i) in DONE or statuses.get(i) == "failed"]
+            settled = [i for i in pending if statuses.get(i) in DONE | {"failed", GONE}]
             for upload_id in settled:
                 status = statuses[upload_id]
                 files = pending.pop(upload_id)
@@ -90,7 +104,11 @@ async def verify_uploads(
                     log.info("verify.done", drawing_upload=upload_id, status=status, files=files)
                     continue
                 await journal.outcome(
-                    upload_id, f"Procore could not process drawing upload {upload_id}"
+                    upload_id,
+                    f"drawing upload {upload_id} is no longer in Procore (deleted there); the "
+                    "next run sends the file again"
+                    if status == GONE
+                    else f"Procore could not process drawing upload {upload_id}",
                 )
                 stats.failed += files
                 log.error("verify.failed", drawing_upload=upload_id, files=files)

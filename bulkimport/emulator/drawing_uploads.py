@@ -268,6 +268,26 @@ def routes(world: World) -> web.RouteTableDef:
 
     for version in ("v1.0", "v1.1"):
 
+        @table.delete(
+            f"/rest/{version}/projects/{{project_id}}/drawing_uploads/{{drawing_upload_id}}"
+        )
+        async def delete(request: web.Request) -> web.Response:
+            """REF: only an unreviewed drawing upload can be deleted (procore-api.md 7.3); its
+            sheets leave Items to Review, and what was already assigned stays in the log."""
+            project = project_for(world, request)
+            settle(world)
+            upload = world.drawing_uploads.get(path_id(request, "drawing_upload_id"))
+            if upload is None or upload.project_id != project.id:
+                return procore_error(404, "Drawing upload not found")
+            if status_of(world, upload) == "reviewed":
+                world.ledger.reject("delete_reviewed_upload", str(upload.id), violation=False)
+                return procore_error(422, "A reviewed drawing upload cannot be deleted")
+            del world.drawing_uploads[upload.id]
+            world.unsettled = [i for i in world.unsettled if i != upload.id]
+            for key in [k for k, v in world.idempotency.items() if v == upload.id]:
+                del world.idempotency[key]
+            return web.json_response(drawing_upload_json(world, upload, False))
+
         @table.get(f"/rest/{version}/projects/{{project_id}}/drawing_uploads")
         async def index(request: web.Request, version: str = version) -> web.Response:
             project = project_for(world, request)

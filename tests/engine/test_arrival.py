@@ -18,7 +18,14 @@ from bulkimport.readback import outcome, row_key
 from bulkimport.report import exit_code, report_entries, summary_text, totals
 from bulkimport.samples import write_archive
 
-from .conftest import CREDENTIALS, emulator_state, make_settings, write_pdf
+from .conftest import (
+    CREDENTIALS,
+    advance_clock,
+    emulator_state,
+    emulator_token,
+    make_settings,
+    write_pdf,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -196,3 +203,103 @@ async def test_a_batch_procore_made_is_found_not_resent_when_tokens_are_forgotte
         state = await emulator_state(emu, "drawing_uploads", "violations")
         assert len(state["drawing_uploads"]) == 1
         assert state["violations"] == []
+
+
+# Found in review: each fix has its case -----------------------------------------------------------
+
+
+async def test_changed_content_whose_upload_never_landed_is_still_changed(tmp_path: Path):
+    """The changed file reaches storage, but Procore refuses its batch (the upload was deleted
+    by the attach deadline). The journal's hash of that upload is not what Procore holds: the
+    next run still sees changed content and imports it with a received date."""
+    from .test_resilience import upload_without_batching
+
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        root = tmp_path / "src"
+        path = root / "A-1 Plan.pdf"
+        write_pdf(path, seed=1)
+        assert exit_code(await run(emu, root)) == 0
+        reexport(path, seed=2)
+        await upload_without_batching(emu, root, [path])
+        await advance_clock(emu, 8 * 24 * 3600)
+        refused = await run(emu, root, attach_deadline=30 * 24 * 3600.0)
+        assert (await report_of(refused))["A-1 Plan.pdf"]["state"] == "failed"
+        again = await run(emu, root)
+        assert exit_code(again) == 0
+        report = await report_of(again)
+        assert report["A-1 Plan.pdf"]["state"] == "verified"
+        assert "as a new revision received" in report["A-1 Plan.pdf"]["note"]
+        (drawing,) = (await emulator_state(emu, "drawings"))["drawings"]
+        assert len(drawing["revisions"]) == 2
+
+
+async def test_a_refusal_of_whole_batches_is_split_once_then_not_again(tmp_path: Path):
+    """Every file of two batches is refused with a 400 that names none: the first batch is
+    split to the last file (2n-2 extra calls), and the second, refused the same way, is failed
+    whole instead of costing two calls per file again."""
+    from .test_resilience import upload_without_batching
+
+    async with serve(EmulatorConfig(processing_delay=0, refusal_style="batch")) as emu:
+        root = tmp_path / "src"
+        paths = []
+        for n in range(1, 11):
+            write_pdf(root / f"A-{n} Left.pdf", seed=n)
+            paths.append(root / f"A-{n} Left.pdf")
+        await upload_without_batching(emu, root, paths)
+        await advance_clock(emu, 8 * 24 * 3600)
+        result = await run(emu, root, attach_deadline=30 * 24 * 3600.0, batch_size=5)
+        assert exit_code(result) == 1
+        report = await report_of(result)
+        assert {report[p.name]["state"] for p in paths} == {"failed"}
+        assert result.stats.split_calls == 2 * 5 - 2
+        assert emu.world.ledger.requests[DRAWING_UPLOADS] == 1 + 8 + 1
+        unsplit = [p.name for p in paths if "was not split" in report[p.name]["note"]]
+        assert len(unsplit) == 5
+
+
+async def test_an_upload_deleted_from_items_to_review_is_sent_again(tmp_path: Path):
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        root = tmp_path / "src"
+        write_pdf(root / "A-5 Plan [review].pdf", seed=5)
+        first = await run(emu, root)
+        assert (await report_of(first))["A-5 Plan [review].pdf"]["state"] == "needs_review"
+        (upload,) = (await emulator_state(emu, "drawing_uploads"))["drawing_uploads"]
+        async with aiohttp.ClientSession() as http:
+            token = await emulator_token(emu, http)
+            info = emu.startup_info()
+            async with http.delete(
+                f"{emu.api_base}/rest/v1.1/projects/{info['project_id']}/drawing_uploads/"
+                f"{upload['id']}",
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Procore-Company-Id": str(info["company_id"]),
+                },
+            ) as answer:
+                assert answer.status == 200
+        second = await run(emu, root)
+        note = (await report_of(second))["A-5 Plan [review].pdf"]["note"]
+        assert "is no longer in Procore" in note
+        third = await run(emu, root)
+        assert third.plans["A-5 Plan [review].pdf"] == Plan.RETRY
+        assert emu.world.ledger.requests[UPLOADS] == 2
+
+
+def test_an_older_drawing_upload_is_never_taken_for_a_pending_batch():
+    from bulkimport.journal import PendingBatch
+    from bulkimport.prior_imports import same_batch
+
+    rows = (row(rel="a/page1.pdf", drawing_id=None, review=True, state=FileState.BATCHED),)
+    batch = PendingBatch("t", 5, 3, True, rows, created_at=1_800_000_000.0)
+    entry = {
+        "filename": "page1.pdf",
+        "drawing_id": None,
+        "default_revision": "2",
+        "drawing_date": "2026-03-17",
+        "drawing_set_id": 3,
+    }
+    upload = {"drawing_area_id": 5, "drawing_set_id": 3, "drawing_log_imports": [entry]}
+    assert same_batch(batch, upload | {"created_at": "2027-01-15T08:00:00Z"})
+    assert not same_batch(batch, upload | {"created_at": "2026-01-15T08:00:00Z"})  # older
+    assert not same_batch(batch, upload)  # no time: not taken as proof
+    empty = PendingBatch("e", 5, 3, True, (), created_at=0.0)
+    assert not same_batch(empty, upload | {"created_at": "2027-01-15T08:00:00Z"})

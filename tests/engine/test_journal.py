@@ -21,8 +21,10 @@ CREATE TABLE batches (token TEXT PRIMARY KEY, area_id INTEGER NOT NULL, set_id I
     status TEXT NOT NULL, drawing_upload_id INTEGER, error TEXT, created_at REAL NOT NULL);
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO meta VALUES ('schema_version', '1');
-INSERT INTO files (rel, size, mtime_ns, number, revision, state, drawing_upload_id, updated_at)
-    VALUES ('A-1.pdf', 10, 1, 'A-1', '0', 'verified', 7, 0);
+INSERT INTO files (rel, size, mtime_ns, sha256, number, revision, state, drawing_upload_id,
+    updated_at) VALUES ('A-1.pdf', 10, 1, 'aa11', 'A-1', '0', 'verified', 7, 0);
+INSERT INTO files (rel, size, mtime_ns, sha256, number, revision, state, updated_at)
+    VALUES ('A-2.pdf', 10, 1, 'bb22', 'A-2', '0', 'failed', 0);
 """
 
 
@@ -39,4 +41,16 @@ async def test_a_version_1_journal_is_migrated_and_keeps_its_rows(tmp_path: Path
     finally:
         await journal.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta").fetchone() == ("2",)
+        assert db.execute("SELECT value FROM meta").fetchone() == ("3",)
+
+
+async def test_an_earlier_journal_learns_which_content_procore_holds(tmp_path: Path):
+    """Schema 3 keeps what Procore holds apart from what was last uploaded: a verified file's
+    content is held; a failed upload's is not."""
+    path = tmp_path / "journal.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(VERSION_1)
+    await (await Journal.open(path)).close()  # 1 -> 3 in one go
+    with sqlite3.connect(path) as db:
+        held = dict(db.execute("SELECT rel, held_sha256 FROM files"))
+    assert held == {"A-1.pdf": "aa11", "A-2.pdf": None}
