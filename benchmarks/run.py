@@ -13,6 +13,7 @@ Scenarios:
   expiry       one-hour tickets shrunk to seconds, slow storage: re-requests, zero failures
   large        GB-sized files, no WAN model: flat memory
   scale        many tiny files: scan+plan time, journal size, RSS; a re-run uploads nothing
+               and opens no file
 """
 
 from __future__ import annotations
@@ -225,6 +226,10 @@ def scale(work: Path, quick: bool) -> dict[str, Any]:
         rerun_s=round(again.wall_s, 2),
         rerun_rss_mb=round(again.peak_rss_mb, 1),
         rerun_upload_calls=after.get(upload_calls, 0) - before.get(upload_calls, 0),
+        # Source files read before sending (PDF checks, sha256s): every file on the import,
+        # none on a re-run over the unchanged archive.
+        files_opened=run.totals["files_opened"],
+        rerun_files_opened=again.totals["files_opened"],
         # The read-back's list calls against everything the import asked of Procore.
         readback_requests=run.totals["readback_requests"],
         readback_share=round(run.totals["readback_requests"] / run.rest_requests(), 5),

@@ -4,6 +4,9 @@ Cheap checks first, from a few bytes at each end: not empty, not above the size 
 `%PDF-` at the start and `%%EOF` near the end (a truncated copy has none). Then pypdf reads the
 trailer and the page tree, not the pages themselves, for encryption and the page count: an
 open file is handed to it, so it seeks rather than loading the file into memory.
+
+Blocking, and CPU-bound in pypdf: runs check it in the upload stage, just before a file's
+Create Upload (see `checks.py`), never while scanning.
 """
 
 from __future__ import annotations
@@ -12,9 +15,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
-
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
 
 PDF_MAGIC = b"%PDF-"
 EOF_MARKER = b"%%EOF"
@@ -57,6 +57,11 @@ def check_pdf(path: Path, size: int, max_size: int) -> PdfFacts:
 
 
 def _read_structure(handle: BinaryIO) -> PdfFacts:
+    # Imported here: pypdf brings cryptography (about 13 MB), and a run with nothing new to
+    # check (a nightly re-run) should not pay for it.
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
     try:
         reader = PdfReader(handle)
         if reader.is_encrypted:

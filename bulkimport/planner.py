@@ -12,8 +12,14 @@ unchanged  imported before and the same bytes; or skipped   → nothing
            because Procore has that revision already
 skipped    not in the manifest (with manifest_only), or a   → noted, not sent
            second copy of a revision in this run
-invalid    cannot be a drawing (see scan.examine)           → reported
+invalid    cannot be a drawing (see scan.describe)          → reported
 Files in a batch whose answer never came are the sender's: it resends them first.
+
+Deciding reads the journal and one stat per file; no file is opened except one whose size or
+mtime changed since Procore took it, to tell touched bytes from changed ones by their sha256.
+Whether a file is a PDF Procore can take is checked later, in the upload stage just before its
+Create Upload (`checks.py`): a file that fails its check still fails before any request is
+made for it, and counts as invalid.
 
 Revision order: before anything is sent, a quick pass over the names (nothing is read) finds
 drawing numbers that more than one file of the run carries. Those files are imported in waves,
@@ -26,7 +32,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -34,13 +41,14 @@ from pathlib import Path
 import anyio
 from anyio.abc import ObjectSendStream
 
+from .checks import Checks, checked_in_pool
 from .errors import FileRejected
 from .journal import FileRow, Journal
 from .manifest import Manifest, ManifestProblem, ManifestRow
 from .models import DrawingFile, FileState, Plan, Target, Uploaded
 from .progress import RunStats
-from .scan import Found, describe, examine, found_at, walk
-from .settings import Settings
+from .scan import Found, describe, found_at, walk
+from .settings import Settings, SourceSettings
 from .stopping import Stop
 
 CHUNK = 500  # files per journal round trip
@@ -55,6 +63,7 @@ class Decision:
     uploaded: Uploaded | None = None  # to batch
     reason: str | None = None  # why invalid or skipped
     restat: bool = False  # same bytes, new size/mtime: record the new stat
+    opened: bool = False  # read to compare its sha256 with the journal's
 
     @property
     def rel(self) -> str:
@@ -95,10 +104,14 @@ _Entry = tuple[tuple[tuple[int, int | str], ...], str, str | None, str, str]
 
 
 def order_files(settings: Settings, manifest: Manifest | None) -> Order:
-    """One pass over the names: no file is opened. Blocking: call it from a thread."""
+    """One pass over the names: no file is opened. Blocking: call it from a thread.
+
+    Every file of the archive passes through here, so per drawing number it keeps only a hash
+    and the first file's name (holding each file's sort key cost 60 MB at 100,000 files). The
+    few files whose number repeats are described again afterwards, from their names."""
     order = Order()
-    first: dict[tuple[str, str], _Entry] = {}
-    groups: dict[tuple[str, str], list[_Entry]] = {}
+    first: dict[int, str] = {}  # hash of (area, number) -> the first file that has it
+    repeats: dict[int, list[str]] = {}  # hash -> every file that has it, the first included
     rows = manifest.rows if manifest else {}
     listed_and_found: set[str] = set()
     for found in walk(settings.source, rows):
@@ -107,13 +120,45 @@ def order_files(settings: Settings, manifest: Manifest | None) -> Order:
             listed_and_found.add(found.rel)
         if found.folder:  # unreadable: its own entry says so, not one "no such file" per row
             listed_and_found.update(rel for rel in rows if rel.startswith(found.rel))
-        try:
-            file = describe(found, settings, rows.get(found.rel))
-        except FileRejected:
+        file = _described(found, settings, rows.get(found.rel))
+        if file is None:
             continue
-        if file.review or not file.number:
-            continue  # Procore reads the number itself: nothing to order by
-        key = (file.area.casefold(), file.number.casefold())
+        key = hash((file.area.casefold(), file.number.casefold()))
+        seen = first.setdefault(key, found.rel)
+        if seen != found.rel:
+            repeats.setdefault(key, [seen]).append(found.rel)
+    del first
+    if manifest is not None:
+        order.manifest_problems = sorted(
+            manifest.problems + manifest.unseen(listed_and_found), key=lambda p: p.line
+        )
+    for rels in repeats.values():
+        _order_repeats(order, settings, rows, rels)
+    return order
+
+
+def _described(found: Found, settings: Settings, row: ManifestRow | None) -> DrawingFile | None:
+    """The file from its name when it is a direct import with a number, else None: a file
+    that cannot be a drawing is reported when it is decided, and Procore reads a review
+    file's number itself, so there is nothing to order it by."""
+    try:
+        file = describe(found, settings, row)
+    except FileRejected:
+        return None
+    return None if file.review or not file.number else file
+
+
+def _order_repeats(
+    order: Order, settings: Settings, rows: Mapping[str, ManifestRow], rels: list[str]
+) -> None:
+    """Waves and duplicates among the files whose (area, number) hash is the same: each is
+    described again, and grouped by its real area and number, as two may share a hash."""
+    groups: dict[tuple[str, str], list[_Entry]] = {}
+    for rel in rels:
+        found = found_at(settings.source, rel)
+        file = _described(found, settings, rows.get(rel)) if found is not None else None
+        if file is None:
+            continue  # gone or renamed since the walk: deciding it says so
         entry = (
             revision_order(file.revision),
             file.drawing_date,
@@ -121,14 +166,7 @@ def order_files(settings: Settings, manifest: Manifest | None) -> Order:
             file.drawing_set.casefold(),
             file.rel,
         )
-        if key in first:
-            groups.setdefault(key, [first[key]]).append(entry)
-        else:
-            first[key] = entry
-    if manifest is not None:
-        order.manifest_problems = sorted(
-            manifest.problems + manifest.unseen(listed_and_found), key=lambda p: p.line
-        )
+        groups.setdefault((file.area.casefold(), file.number.casefold()), []).append(entry)
     for entries in groups.values():
         wave = -1
         seen: dict[tuple[object, ...], str] = {}
@@ -141,7 +179,6 @@ def order_files(settings: Settings, manifest: Manifest | None) -> Order:
             wave += 1
             if wave:
                 order.waves[entry[4]] = wave
-    return order
 
 
 # Rows whose file Procore has taken: sent again only when the file changes.
@@ -167,7 +204,7 @@ def sha256_of(path: Path) -> str:
 
 
 def _sha256_if_readable(path: Path) -> str | None:
-    """None when the file cannot be read: `examine` then says why, rather than the run stop."""
+    """None when the file cannot be read: its check then says why, rather than the run stop."""
     try:
         return sha256_of(path)
     except OSError:
@@ -216,13 +253,17 @@ class Context:
 
 
 def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
-    """What to do with one file. Blocking (it may read the file): call it from a thread."""
+    """What to do with one file, from its stat and its journal row. Blocking (a file whose
+    stat changed since Procore took it is read for its sha256): call it from a thread."""
     same_stat = row is not None and (row.size, row.mtime_ns) == (found.size, found.mtime_ns)
+    opened = False
     if row is not None and row.state in IN_PROCORE:
         if same_stat:
             return Decision(Plan.UNCHANGED, found)
-        if row.sha256 is not None and _sha256_if_readable(found.path) == row.sha256:
-            return Decision(Plan.UNCHANGED, found, restat=True)
+        if row.sha256 is not None:
+            opened = True
+            if _sha256_if_readable(found.path) == row.sha256:
+                return Decision(Plan.UNCHANGED, found, restat=True, opened=True)
         plan = Plan.CHANGED
     elif row is not None and row.state == FileState.SKIPPED and same_stat and row.drawing_id:
         return Decision(Plan.UNCHANGED, found)  # Procore had that revision; still the same file
@@ -252,13 +293,13 @@ def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
             reason=f"the same drawing, revision, set and dates as {repeats}: not sent twice",
         )
     try:
-        file = examine(found, ctx.settings, listed)
+        file = describe(found, ctx.settings, listed)
     except FileRejected as exc:
-        return Decision(Plan.INVALID, found, reason=exc.reason)
+        return Decision(Plan.INVALID, found, reason=exc.reason, opened=opened)
     held = held_content(row)
     if held is not None:
         file = replace(file, previous_sha256=held)
-    return Decision(plan, found, file=file)
+    return Decision(plan, found, file=file, opened=opened)
 
 
 async def decisions(
@@ -289,6 +330,30 @@ def decide_all(chunk: list[Found], rows: dict[str, FileRow], ctx: Context) -> li
     return [decide(f, rows.get(f.rel), ctx) for f in chunk]
 
 
+async def checked_decisions(
+    chunks: AsyncIterator[list[Decision]], source: SourceSettings
+) -> AsyncIterator[list[Decision]]:
+    """For a dry run: the decisions with each file to upload checked as the upload stage would
+    check it, so the plan lists every file that will not be sent, with its reason. The checks
+    run in worker processes while the walk goes on."""
+    held: deque[list[Decision]] = deque()
+
+    async def to_check() -> AsyncIterator[list[DrawingFile]]:
+        async for chunk in chunks:
+            held.append(chunk)
+            yield [d.file for d in chunk if d.file is not None]
+
+    async for verdicts in checked_in_pool(to_check(), source):
+        each = iter(verdicts)
+        yield [_with_verdict(d, next(each)) if d.file is not None else d for d in held.popleft()]
+
+
+def _with_verdict(decision: Decision, verdict: DrawingFile | str) -> Decision:
+    if isinstance(verdict, str):
+        return replace(decision, plan=Plan.INVALID, file=None, reason=verdict)
+    return replace(decision, file=verdict)
+
+
 @dataclass(frozen=True, slots=True)
 class Producer:
     settings: Settings
@@ -298,6 +363,7 @@ class Producer:
     stats: RunStats
     plans: dict[str, Plan]
     stop: Stop
+    checks: Checks
 
     async def run(
         self,
@@ -329,6 +395,8 @@ class Producer:
     async def _record(self, chunk: list[Decision]) -> None:
         await self.journal.plan([d.file for d in chunk if d.file is not None])
         for d in chunk:
+            if d.opened:
+                self.checks.opened_for_sha256(d.file)
             self.plans[d.rel] = d.plan
             self.stats.planned[d.plan] += 1
             if d.plan == Plan.INVALID:

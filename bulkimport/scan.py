@@ -4,8 +4,8 @@ The walk is a generator over the filesystem's own listing, so 100,000 files are 
 memory at once. A symlink is followed only where it stays inside the root, unless
 `source.follow_links` allows more; folders already seen are never walked twice, so links cannot
 loop the walk. What a file is comes from its manifest row, then its folder (`source.layout`),
-then its name, then the config's defaults; whether it is a PDF Procore can take is
-`pdf_check`'s question. A file that cannot become a drawing becomes a `FileRejected`, never a
+then its name, then the config's defaults: nothing here opens a file. Whether it is a PDF
+Procore can take is `pdf_check`'s question, asked through `check_file` just before the upload. A file that cannot become a drawing becomes a `FileRejected`, never a
 stop; so does a folder the walk cannot list (its `Found` has a `rel` ending in `/`), since the
 files inside it were not imported either. Only an unreadable root stops the run, as a
 `ConfigError`.
@@ -356,23 +356,40 @@ def _folders(rel: str, layout: str | None) -> dict[str, str]:
 
 
 def examine(found: Found, settings: Settings, row: ManifestRow | None = None) -> DrawingFile:
-    """`describe`, then the file's bytes: is it a whole, readable, unencrypted PDF, and how
-    many sheets. Blocking: call it from a thread."""
-    file = describe(found, settings, row)
-    source = settings.source
+    """`describe`, then `check_file`. Blocking: call it from a thread."""
+    return check_file(describe(found, settings, row), settings.source)
+
+
+def check_file(file: DrawingFile, source: SourceSettings) -> DrawingFile:
+    """The file's bytes: is it a whole, readable, unencrypted PDF, and how many sheets; the
+    file as it goes (a multi-page PDF may go through review), or FileRejected saying why not.
+    Opens the file: a run calls it just before the file's Create Upload, not while scanning.
+    Blocking: call it from a thread."""
     try:
-        facts = check_pdf(found.path, found.size, source.max_file_size)
+        facts = check_pdf(file.path, file.size, source.max_file_size)
     except NotImportable as exc:
         reason = str(exc)
         if isinstance(exc.__cause__, PermissionError):
             reason += ": give the account read access to it"
-        raise FileRejected(found.rel, reason) from exc
+        raise FileRejected(file.rel, reason) from exc
     if facts.pages > 1 and not file.review:
         if source.multipage == "error":
             raise FileRejected(
-                found.rel,
+                file.rel,
                 f"the PDF has {facts.pages} pages; with drawing_id Procore wants one sheet per "
                 'drawing: split it, or set source.multipage = "review"',
             )
         return replace(file, review=True)
     return file
+
+
+def check_files(files: list[DrawingFile], source: SourceSettings) -> list[DrawingFile | str]:
+    """`check_file` for each file: the file as it goes, or the reason it cannot. A job for a
+    worker process (a dry run's), so it takes and returns plain values."""
+    out: list[DrawingFile | str] = []
+    for file in files:
+        try:
+            out.append(check_file(file, source))
+        except FileRejected as exc:
+            out.append(exc.reason)
+    return out
