@@ -4,18 +4,24 @@ prints to stdout and chooses exit codes.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
 import anyio
 import click
 import structlog
+from rich.console import Console
 
-from . import __version__, logs
-from .emulator_cli import LOG_FORMAT, emulator
+from . import __version__, display, logs, run_status, status_report
+from .emulator_cli import LOG_FORMAT, emulator, verbosity
 from .errors import (
     AuthenticationError,
     BulkImportError,
@@ -23,9 +29,9 @@ from .errors import (
     JournalBusy,
     JournalError,
 )
-from .journal import Journal
-from .pipeline import plan_only, run_import
+from .pipeline import RunResult, plan_only, run_import
 from .preflight import Status, preflight
+from .progress import figures, follow
 from .report import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -134,17 +140,22 @@ def _root_cause(exc: BaseException) -> BaseException:
     help="Write a JSON report (one entry per file, and totals) and the same as CSV beside it.",
 )
 @click.option(
-    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+    "--progress/--no-progress",
+    default=True,
+    help="A live display on a terminal, `progress` events otherwise (default: on).",
 )
 @LOG_FORMAT
+@verbosity
 def run(
     config_path: Path,
     source: Path | None,
     journal: Path | None,
     dry_run: bool,
     report_path: Path | None,
-    progress: bool | None,
+    progress: bool,
     log_format: logs.LogFormat,
+    verbose: int,
+    quiet: int,
 ) -> None:
     """Import the PDFs of a folder into one Procore project's Drawings tool.
 
@@ -152,7 +163,7 @@ def run(
     2 usage or configuration error; 3 stopped (credentials refused, interrupted). The journal
     keeps the state, so running the same command again resumes.
     """
-    logs.configure(log_format)
+    logs.configure(log_format, logs.level_for(verbose, quiet))
     settings = _settings(config_path, source, journal)
     if dry_run:
         try:
@@ -164,9 +175,18 @@ def run(
         click.echo(plan_text(summary))
         sys.exit(EXIT_OK)
     credentials = _credentials()
-    show = sys.stderr.isatty() if progress is None else progress
+    root = settings.source.root
+    view = _live_view(progress, f"bulkimport run: {root}", f"reading the names under {root}")
+    watcher = partial(
+        follow,
+        journal=settings.engine.journal,
+        interval=settings.engine.progress_interval,
+        show=view.show if view else None,
+        events=progress,
+    )
     try:
-        result = anyio.run(run_import, settings, credentials, show, True)
+        with view or contextlib.nullcontext():
+            result = anyio.run(run_import, settings, credentials, watcher, True)
     except KeyboardInterrupt:
         _fail(EXIT_STOPPED, "interrupted; the journal keeps the state: run again to resume")
     except BaseException as exc:  # task groups wrap errors in groups: look inside
@@ -178,24 +198,56 @@ def run(
         if isinstance(cause, BulkImportError):
             _fail(EXIT_SOME_FAILED, f"the run stopped: {cause}")
         raise
-    if show:
-        click.echo("", err=True)
+    code = EXIT_STOPPED if result.interrupted else exit_code(result)
+    _record_outcome(settings.engine.journal, result, code)
     if report_path is not None:
         table = anyio.run(write_report, report_path, result)
         structlog.get_logger("bulkimport.report").info(
             "report.written", json=str(report_path), csv=str(table)
         )
-    click.echo(summary_text(result))
+    _print_summary(result, report_path)
     if result.interrupted:
         _fail(EXIT_STOPPED, "stopped on request; the journal keeps the state: run again to resume")
-    sys.exit(exit_code(result))
+    sys.exit(code)
+
+
+def _live_view(wanted: bool, heading: str, preparing: str) -> display.LiveView | None:
+    """The live display, when wanted and stderr is a terminal; None means `progress` events."""
+    if not wanted or not sys.stderr.isatty():
+        return None
+    return display.LiveView(Console(stderr=True), heading, preparing)
+
+
+def _print_summary(result: RunResult, report_path: Path | None) -> None:
+    """Tables on a terminal; the plain lines elsewhere (cron mail, CI logs, scripts)."""
+    if sys.stdout.isatty():
+        Console().print(display.summary(result, report_path))
+    else:
+        click.echo(summary_text(result))
+
+
+def _record_outcome(journal: Path, result: RunResult, code: int) -> None:
+    """The last word in the file `status` reads: the run's final figures and exit status."""
+    stats = result.stats
+    now = time.time()
+    final = figures(stats, {s.value: n for s, n in result.states.items()})
+    record = run_status.RunRecord(
+        os.getpid(), now - stats.elapsed, now, final.as_dict(), finished_at=now, exit_status=code
+    )
+    try:
+        run_status.write(journal, record)
+    except OSError as exc:  # the run's outcome is in the journal; only this summary of it is lost
+        structlog.get_logger("bulkimport.run").warning("status.unwritten", error=str(exc))
 
 
 @main.command()
 @CONFIG
 @SOURCE
 @LOG_FORMAT
-def check(config_path: Path, source: Path | None, log_format: logs.LogFormat) -> None:
+@verbosity
+def check(
+    config_path: Path, source: Path | None, log_format: logs.LogFormat, verbose: int, quiet: int
+) -> None:
     """Would a run start? Read-only checks against Procore, one line each.
 
     Credentials, company and project, the drawing areas and sets the config, manifest and folder
@@ -203,7 +255,8 @@ def check(config_path: Path, source: Path | None, log_format: logs.LogFormat) ->
     About six requests; nothing is created or uploaded. Exit status: 0 a run would start
     (warnings included); 2 a configuration problem; 3 credentials refused.
     """
-    logs.configure(log_format, level=30)  # warnings only: the check lines tell the story
+    # Warnings only by default: the check lines tell the story.
+    logs.configure(log_format, logs.level_for(verbose, quiet, default=logging.WARNING))
     settings = _settings(config_path, source, None)
     checks = anyio.run(preflight, settings, _credentials())
     for result in checks:
@@ -225,12 +278,15 @@ def check(config_path: Path, source: Path | None, log_format: logs.LogFormat) ->
     help="Write a JSON report (every file, every extra drawing, totals) and a CSV beside it.",
 )
 @LOG_FORMAT
+@verbosity
 def reconcile_command(
     config_path: Path,
     source: Path | None,
     journal: Path | None,
     report_path: Path | None,
     log_format: logs.LogFormat,
+    verbose: int,
+    quiet: int,
 ) -> None:
     """Is the archive in Procore? Compare it with each area's drawing log; reads only.
 
@@ -243,7 +299,7 @@ def reconcile_command(
     from .errors import ProcoreRejected
     from .reconcile import reconcile
 
-    logs.configure(log_format)
+    logs.configure(log_format, logs.level_for(verbose, quiet))
     settings = _settings(config_path, source, journal)
     try:
         result = anyio.run(reconcile, settings, _credentials())
@@ -268,35 +324,56 @@ def reconcile_command(
 @main.command()
 @CONFIG
 @JOURNAL
-def status(config_path: Path, journal: Path | None) -> None:
-    """Counts per state from the journal, and the files that failed."""
+@click.option(
+    "--watch", is_flag=True, help="Follow the running import until it ends (Ctrl+C stops watching)."
+)
+@verbosity
+def status(config_path: Path, journal: Path | None, watch: bool, verbose: int, quiet: int) -> None:
+    """Counts per state from the journal, the files that failed, and the running run (pid,
+    start, rate, ETA) or the last run's outcome. Reads only: never blocks a run."""
+    logs.configure("auto", logs.level_for(verbose, quiet))
     settings = _settings(config_path, None, journal)
     path = settings.engine.journal
     if not path.exists():
         _fail(EXIT_USAGE, f"no journal at {path}: nothing has run yet")
-
-    async def read() -> tuple[dict[str, int], list[tuple[str, str]]]:
-        opened = await Journal.open(path, readonly=True)
-        try:
-            failed = [
-                (r.rel, r.error or "")
-                async for rows in opened.stream()
-                for r in rows
-                if r.state == "failed"
-            ]
-            return await opened.counts(), failed
-        finally:
-            await opened.close()
-
     try:
-        counts, failed = anyio.run(read)
+        now, failed = anyio.run(status_report.read, path)
     except JournalError as exc:
         _fail(EXIT_USAGE, str(exc))
+    if watch and now.running and now.record is not None:
+        view = None
+        show: Callable[[status_report.Snapshot], None]
+        if sys.stdout.isatty():
+            heading = (
+                f"bulkimport run, pid {now.record.pid}, started "
+                f"{status_report.when(now.record.started_at)} (journal {path})"
+            )
+            view = display.LiveView(Console(), heading, "reading the journal")
+            show = partial(_show_snapshot, view)
+        else:
+            show = _echo_snapshot
+        try:
+            with view or contextlib.nullcontext():
+                now = anyio.run(status_report.watch, path, show)
+        except KeyboardInterrupt:
+            sys.exit(EXIT_OK)  # stopped watching; the run goes on
     click.echo(f"journal {path}")
-    for state, count in sorted(counts.items()):
+    for state, count in sorted(now.counts.items()):
         click.echo(f"  {state:10} {count}")
     for rel, error in failed:
         click.echo(f"  FAILED {rel}: {error}")
+    click.echo(status_report.run_line(now))
+
+
+def _show_snapshot(view: display.LiveView, now: status_report.Snapshot) -> None:
+    found = now.figures()
+    if found is not None:
+        view.show(found)
+
+
+def _echo_snapshot(now: status_report.Snapshot) -> None:
+    """Off a terminal, one line a second: for a log, or a script that follows the run."""
+    click.echo(status_report.run_line(now))
 
 
 @main.command()
@@ -308,19 +385,26 @@ def status(config_path: Path, journal: Path | None) -> None:
     help="Work in this folder and keep it (default: a temporary one).",
 )
 @LOG_FORMAT
-def demo(files: int, keep: Path | None, log_format: logs.LogFormat) -> None:
+@verbosity
+def demo(
+    files: int, keep: Path | None, log_format: logs.LogFormat, verbose: int, quiet: int
+) -> None:
     """Import sample drawings into the built-in emulator and check every one arrived once."""
     from .demo import run_demo
 
-    logs.configure(log_format, level=30)  # warnings only: the progress bar tells the story
+    logs.configure(log_format, logs.level_for(verbose, quiet))
     if files < 1:
         _fail(EXIT_USAGE, "--files must be at least 1")
+    view = _live_view(
+        True, f"bulkimport demo: {files} sample drawings into the built-in emulator", "preparing"
+    )
     with tempfile.TemporaryDirectory(prefix="bulkimport-demo-") as scratch:
         workdir = keep.resolve() if keep else Path(scratch)
-        outcome = anyio.run(run_demo, files, workdir, sys.stderr.isatty())
-    if sys.stderr.isatty():
-        click.echo("", err=True)
-    click.echo(summary_text(outcome.result))
+        with view or contextlib.nullcontext():
+            outcome = anyio.run(
+                run_demo, files, workdir, view.show if view else None, view.note if view else None
+            )
+    _print_summary(outcome.result, None)
     if outcome.ok and exit_code(outcome.result) == EXIT_OK:
         click.echo(
             f"demo: all {files} drawings arrived exactly once with the right bytes "

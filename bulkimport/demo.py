@@ -2,23 +2,30 @@
 
 Starts the emulator on a free loopback port, writes sample drawings into a temporary folder,
 imports them with the real engine, then asks the emulator what it received and checks that
-every file arrived exactly once, with the right bytes, as a revision of the right drawing.
+every file arrived exactly once, with the right bytes, as a revision of the right drawing. It
+says what it is doing at each step, so the seconds spent writing the samples are not silent.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
+import structlog
 
 from .emulator import EmulatorConfig, serve
 from .pipeline import RunResult, run_import
+from .progress import Figures, follow
 from .samples import write_archive
 from .settings import Credentials, parse_settings
+
+log = structlog.get_logger("bulkimport.demo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +58,23 @@ def check_arrivals(paths: list[Path], state: dict[str, Any]) -> list[str]:
     return problems
 
 
-async def run_demo(files: int, workdir: Path, progress: bool = True) -> DemoOutcome:
-    paths = await anyio.to_thread.run_sync(lambda: write_archive(workdir / "drawings", files))
+def _log_step(text: str) -> None:
+    log.info("demo.step", doing=text)
+
+
+async def run_demo(
+    files: int,
+    workdir: Path,
+    show: Callable[[Figures], None] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> DemoOutcome:
+    """`show` draws the run's figures (the live display); `say` tells each step (a `demo.step`
+    event when not given)."""
+    say = say or _log_step
+    folder = workdir / "drawings"
+    say(f"demo: writing {files} sample drawings (one-page PDFs, 20 KB to 2 MB) into {folder}")
+    paths = await anyio.to_thread.run_sync(lambda: write_archive(folder, files))
+    say("demo: starting the Procore emulator on 127.0.0.1")
     async with serve(EmulatorConfig(processing_delay=0.5)) as emu:
         info = emu.startup_info()
         settings = parse_settings(
@@ -74,7 +96,15 @@ async def run_demo(files: int, workdir: Path, progress: bool = True) -> DemoOutc
             base=workdir,
         )
         credentials = Credentials(info["client_id"], info["client_secret"])
-        result = await run_import(settings, credentials, progress=progress)
+        say(f"demo: importing them with the real engine into {emu.api_base}")
+        watcher = partial(
+            follow,
+            journal=settings.engine.journal,
+            interval=settings.engine.progress_interval,
+            show=show,
+        )
+        result = await run_import(settings, credentials, progress=watcher)
+        say("demo: asking the emulator what it received")
         async with (
             aiohttp.ClientSession() as http,
             http.get(

@@ -27,6 +27,17 @@ LOG_FORMAT = click.option(
     show_default=True,
     help="Logs on stderr: console on a terminal, JSON lines otherwise.",
 )
+VERBOSE = click.option(
+    "-v", "--verbose", count=True, help="More log detail: -v adds per-file events (debug)."
+)
+QUIET = click.option(
+    "-q", "--quiet", count=True, help="Less log detail: -q warnings and errors, -qq errors only."
+)
+
+
+def verbosity(command: Any) -> Any:
+    """`-v` and `-q`, on every command."""
+    return VERBOSE(QUIET(command))
 
 
 def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]:
@@ -210,15 +221,16 @@ def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]
     default=None,
     help="Where uploaded bytes are kept (a temporary folder by default).",
 )
-@click.option("--quiet", is_flag=True, help="Do not log each request.")
 @LOG_FORMAT
+@verbosity
 def emulator(**options: Any) -> None:
     """Serve the Procore + S3 emulator until Ctrl+C.
 
     Prints one JSON line to stdout with the real ports, the base URLs and the seeded
-    credentials, company, project, drawing areas and sets; then logs requests to stderr.
+    credentials, company, project, drawing areas and sets; then logs requests to stderr
+    (`-q`: not each request, only warnings and errors).
     """
-    logs.configure(options["log_format"])
+    logs.configure(options["log_format"], logs.level_for(options["verbose"], options["quiet"]))
     try:
         config = _emulator_config(options)
     except ValueError as exc:

@@ -1,5 +1,10 @@
 """structlog set-up: readable on a terminal, JSON lines otherwise, always to stderr.
 
+Per-file and per-drawing events are debug; warnings, errors and milestones are info, the
+default; `-v` and `-q` move the level a step at a time. Each record is written to whatever
+`sys.stderr` is at that moment, so the live display (which swaps in a proxy) prints it above
+itself instead of through its own lines.
+
 No event is meant to carry a secret; the redaction here is the second line of defence. Fields
 whose names say they hold one are blanked, and any value containing a string registered with
 `keep_secret` (the client secret, each access token) has it replaced, wherever it appears.
@@ -85,6 +90,27 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+def level_for(verbose: int, quiet: int, default: int = logging.INFO) -> int:
+    """The level for `-v` and `-q` given so many times, one step (10) each from `default`."""
+    return min(logging.ERROR, max(logging.DEBUG, default - 10 * verbose + 10 * quiet))
+
+
+class StderrLogger:
+    """Writes each rendered record to the current `sys.stderr`, looked up on every call: the
+    live display and the tests' capture replace it after the logs are configured."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    debug = info = warning = warn = error = critical = exception = fatal = failure = log = msg
+
+
+def _stderr_logger(*_: Any) -> StderrLogger:
+    return StderrLogger()
+
+
 def configure(fmt: LogFormat = "auto", level: int = logging.INFO) -> None:
     as_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     processors: list[structlog.typing.Processor] = [
@@ -103,6 +129,6 @@ def configure(fmt: LogFormat = "auto", level: int = logging.INFO) -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )

@@ -62,6 +62,8 @@ class RateBudget:
         self._next_start = 0.0  # monotonic: the earliest the next call may start
         self._paused_until = 0.0  # monotonic
         self._in_flight = 0
+        self._queued = 0  # callers asleep until their turn: the run is waiting on the budget
+        self._last_start = 0.0  # monotonic: when the last caller to plan its start goes
         self._lock = anyio.Lock()
         self._floor = 3600.0 / max_per_hour if max_per_hour else 0.0
         self.rate_limited = 0  # 429s met
@@ -89,10 +91,15 @@ class RateBudget:
                 else:
                     gap = max(gap, spacing(window, self._in_flight, wall))
             self._next_start = start + gap
+            self._last_start = start
             self._in_flight += 1
         if start > now:
             self.waited += start - now
-            await anyio.sleep(start - now)
+            self._queued += 1
+            try:
+                await anyio.sleep(start - now)
+            finally:
+                self._queued -= 1
 
     def release(self, headers: Mapping[str, str] | None) -> None:
         self._in_flight -= 1
@@ -113,6 +120,13 @@ class RateBudget:
         if until > self._paused_until:
             self._paused_until = until
             log.warning("rate.paused", reason=reason, pause_s=round(seconds, 2))
+
+    def waiting(self) -> float:
+        """Seconds until the calls now held back may go (spacing, a spent window, a pause);
+        0 when none is held back."""
+        if not self._queued:
+            return 0.0
+        return max(0.0, max(self._last_start, self._paused_until) - time.monotonic())
 
     def seconds_for(self, requests: int) -> float | None:
         """How long `requests` more calls take at the budget last seen, as this class paces

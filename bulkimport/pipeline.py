@@ -23,15 +23,16 @@ import structlog
 from anyio.abc import TaskGroup
 
 from .batcher import batch_uploads
+from .checks import Checks
 from .errors import ConfigError
 from .estimate import Cost, plan_cost
 from .journal import FileRow, Journal
 from .manifest import Manifest, ManifestProblem, read_manifest
 from .models import Batch, DrawingFile, FileState, Plan, Uploaded
 from .pacing import RateBudget
-from .planner import Decision, Order, Producer, decisions, order_files
+from .planner import Decision, Order, Producer, checked_decisions, decisions, order_files
 from .procore import ProcoreClient
-from .progress import RunStats, show_progress
+from .progress import RunStats, Watcher, show_progress
 from .sender import SendStage, Sent
 from .settings import Credentials, Settings
 from .stopping import Stop, watch_signals
@@ -56,6 +57,7 @@ class RunResult:
     requests: dict[str, int] = field(default_factory=dict)  # Procore calls per endpoint
     interrupted: bool = False  # stopped by a signal (drained or not)
     manifest_problems: list[ManifestProblem] = field(default_factory=list)  # rows with no file
+    files_opened: int = 0  # source files whose bytes were read before sending (checks.py)
 
 
 async def settle_outcome(journal: Journal, result: RunResult) -> None:
@@ -82,17 +84,20 @@ async def prepare(settings: Settings) -> tuple[Manifest | None, Order]:
 async def run_import(
     settings: Settings,
     credentials: Credentials,
-    progress: bool = True,
+    progress: bool | Watcher = True,
     handle_signals: bool = False,
     stop: Stop | None = None,
 ) -> RunResult:
-    """Import the source folder; `handle_signals` turns SIGINT/SIGTERM into a drain, then a stop."""
+    """Import the source folder; `handle_signals` turns SIGINT/SIGTERM into a drain, then a stop.
+    `progress` is True for `progress` events, or a watcher to run beside the stages."""
     engine = settings.engine
     stats = RunStats()
     plans: dict[str, Plan] = {}
+    checks = Checks(settings.source, stats, plans)
     stop = stop or Stop()
     requests: dict[str, int] = {}
     manifest, order = await prepare(settings)
+    stats.files = order.files  # the total is known from here on, before any upload
     journal = await Journal.open(engine.journal)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
     targets: Targets | None = None
@@ -106,7 +111,9 @@ async def run_import(
                 await targets.check_defaults()
                 log.info("run.started", root=str(settings.source.root), files=order.files)
                 stages = Stages(
-                    producer=Producer(settings, journal, manifest, order, stats, plans, stop),
+                    producer=Producer(
+                        settings, journal, manifest, order, stats, plans, stop, checks
+                    ),
                     uploads=UploadStage(
                         client,
                         session,
@@ -115,13 +122,16 @@ async def run_import(
                         stats,
                         engine.expiry_margin,
                         stop,
+                        checks,
                         engine.same_revision,
                     ),
                     sender=SendStage(client, journal, stats, settings.source.root),
                 )
                 async with anyio.create_task_group() as outer:
-                    if progress:
+                    if progress is True:
                         outer.start_soon(show_progress, stats, engine.progress_interval)
+                    elif progress is not False:
+                        outer.start_soon(progress, stats)
                     with anyio.CancelScope() as work:
                         if handle_signals:
                             outer.start_soon(watch_signals, stop, work, engine.drain_timeout)
@@ -147,6 +157,7 @@ async def run_import(
             engine.journal,
             requests=requests,
             manifest_problems=order.manifest_problems,
+            files_opened=checks.opened,
         )
         with anyio.CancelScope(shield=True):
             await settle_outcome(journal, result)
@@ -239,7 +250,8 @@ async def plan_only(
     )
     summary = PlanSummary(manifest_problems=order.manifest_problems, waves=order.last_wave + 1)
     try:
-        async for chunk in decisions(settings, journal, manifest, order):
+        plan = decisions(settings, journal, manifest, order)
+        async for chunk in checked_decisions(plan, settings.source):
             for d in chunk:
                 _count(summary, d, examples)
     finally:

@@ -1,24 +1,46 @@
-"""What a run has done so far, and how it is shown while it runs.
+"""What a run has done so far, as counters and as the figures a person is shown.
 
-On a terminal: one line on stderr, redrawn (files done of those seen, MB/s, ETA). Otherwise: a
-`progress` log event every `progress_interval` seconds, for cron mail and CI logs.
+The stages update `RunStats`; `figures` turns it into one `Figures` value, which the live
+display draws on a terminal, the periodic `progress` event carries elsewhere, and `bulkimport
+status` reads back from the file beside the journal: the same numbers everywhere.
 """
 
 from __future__ import annotations
 
-import sys
+import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import TextIO
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import anyio
 import structlog
 
-from .models import Plan
+from . import run_status
+from .errors import JournalError
+from .journal import Journal
+from .models import FileState, Plan
 from .pacing import RateBudget
 
 log = structlog.get_logger("bulkimport.progress")
+
+# Where a file waits while the run works on it, as the journal says; the settled states come
+# from the run's own counters, so files an earlier run settled are not counted again.
+IN_FLIGHT = (
+    FileState.PLANNED,
+    FileState.UPLOADING,
+    FileState.UPLOADED,
+    FileState.BATCHED,
+    FileState.IMPORTED,
+)
+SETTLED = (FileState.VERIFIED, FileState.NEEDS_REVIEW, FileState.FAILED, FileState.SKIPPED)
+# Plans that send something: a file to upload, or an upload to batch.
+SENDING = (Plan.NEW, Plan.CHANGED, Plan.RETRY, Plan.RESUME)
+TICK = 0.5  # seconds between redraws: often enough to look alive, rarely enough to cost nothing
+
+Watcher = Callable[["RunStats"], Coroutine[Any, Any, None]]
 
 
 @dataclass(slots=True)
@@ -26,6 +48,7 @@ class RunStats:
     """Counters the stages update; read by the progress display and the summary."""
 
     started: float = field(default_factory=time.monotonic)
+    files: int = 0  # in the folder, counted by the first pass over the names
     planned: Counter[Plan] = field(default_factory=Counter)
     to_upload: int = 0
     bytes_to_upload: int = 0
@@ -57,46 +80,197 @@ class RunStats:
     def mb_per_s(self) -> float:
         return self.bytes_uploaded / 1e6 / self.elapsed if self.elapsed > 0 else 0.0
 
+    def expected_sends(self) -> float:
+        """Files this run will send, all told: those decided so far, and the share of the
+        files the planner has not reached yet that the decided ones suggest."""
+        decided = sum(self.planned.values())
+        sending = sum(self.planned[p] for p in SENDING)
+        undecided = max(0, self.files - decided)
+        share = sending / decided if decided else 1.0
+        return max(float(self.to_upload), sending + undecided * share)
+
     def eta(self) -> float | None:
         """Seconds left: the later of the byte rate so far and the time the requests still
-        to make take at the current budget. None while it cannot be known."""
-        if self.scanning or self.bytes_uploaded == 0:
+        to make take at the current budget. A number once the first file is uploaded."""
+        if self.uploaded == 0 or self.bytes_uploaded == 0:
             return None
-        left = self.bytes_to_upload - self.bytes_uploaded
-        by_bytes = max(0.0, left / (self.bytes_uploaded / self.elapsed))
-        if self.budget is None or self.uploaded == 0:
+        expected = self.expected_sends()
+        left = max(0.0, expected - self.uploaded)
+        average = self.bytes_uploaded / self.uploaded
+        # Bytes of the files already handed to the uploaders are known; the rest are guessed.
+        bytes_left = float(self.bytes_to_upload - self.bytes_uploaded)
+        bytes_left += max(0.0, expected - self.to_upload) * average
+        by_bytes = max(0.0, bytes_left / (self.bytes_uploaded / self.elapsed))
+        if self.budget is None:
             return by_bytes
         per_file = sum(self.requests.values()) / self.uploaded
-        by_requests = self.budget.seconds_for(round((self.to_upload - self.uploaded) * per_file))
+        by_requests = self.budget.seconds_for(round(left * per_file))
         return max(by_bytes, by_requests or 0.0)
 
-    def line(self) -> str:
-        eta = self.eta()
-        done = self.imported + self.failed
-        return (
-            f"{done}/{self.to_upload}{'+' if self.scanning else ''} files "
-            f"(uploaded {self.uploaded}, failed {self.failed}) "
-            f"{self.mb_per_s:.1f} MB/s "
-            f"ETA {'--' if eta is None else f'{eta:.0f}s'}"
-        )
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """The request budget as Procore last reported it, and what waiting on it has cost."""
+
+    limit: int | None  # None until an answer carries the rate-limit headers
+    remaining: int | None
+    resets_in: float | None  # seconds
+    waiting: float  # seconds until calls held back by the budget may go; 0 when none is
+    waited: float  # seconds spent waiting so far
 
 
-async def show_progress(stats: RunStats, interval: float, stream: TextIO = sys.stderr) -> None:
-    """Runs until cancelled."""
-    if stream.isatty():
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """One moment of a run, as shown on the display, in the `progress` event and by `status`."""
+
+    files: int  # in the folder
+    not_planned: int  # the planner has not reached them yet
+    unchanged: int
+    states: Mapping[str, int]  # this run's files by journal state (FileState values)
+    to_upload: int
+    uploaded: int
+    megabytes: float
+    mb_per_s: float
+    requests: int
+    rerequested: int  # tickets asked for again
+    rate_limited: int  # 429s
+    throttled: int  # 503s with Retry-After
+    budget: Budget
+    elapsed: float
+    eta: float | None
+
+    @property
+    def done(self) -> int:
+        """Files this run has finished with, whatever the outcome."""
+        settled = self.unchanged + sum(self.states.get(s, 0) for s in SETTLED)
+        return min(self.files, settled) if self.files else settled
+
+    @property
+    def handled(self) -> int:
+        """Files done, or sent and waiting for the read-back: it runs once a wave's uploads are
+        processed, so counting only settled files would hold the bar at 0 for most of a run."""
+        handled = self.done + self.states.get(FileState.IMPORTED.value, 0)
+        return min(self.files, handled) if self.files else handled
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Figures:
+        values = dict(raw)
+        values["budget"] = Budget(**values["budget"])
+        return cls(**values)
+
+    def event(self) -> dict[str, Any]:
+        """The `progress` event's fields."""
+        budget = self.budget
+        return {
+            "files": self.files,
+            "handled": self.handled,
+            "done": self.done,
+            "not_planned": self.not_planned,
+            "unchanged": self.unchanged,
+            "states": dict(self.states),
+            "to_upload": self.to_upload,
+            "uploaded": self.uploaded,
+            "megabytes_uploaded": round(self.megabytes, 3),
+            "mb_per_s": round(self.mb_per_s, 2),
+            "requests": self.requests,
+            "tickets_rerequested": self.rerequested,
+            "rate_limited": self.rate_limited,
+            "throttled": self.throttled,
+            "budget_limit": budget.limit,
+            "budget_remaining": budget.remaining,
+            "budget_resets_in_s": None if budget.resets_in is None else round(budget.resets_in),
+            "waiting_s": round(budget.waiting, 1),
+            "budget_wait_s": round(budget.waited, 1),
+            "elapsed_s": round(self.elapsed, 1),
+            "eta_s": None if self.eta is None else round(self.eta),
+        }
+
+
+def figures(stats: RunStats, journal_states: Mapping[str, int]) -> Figures:
+    """The run now: files in flight as the journal counts them, settled ones as the run does."""
+    states = {s.value: int(journal_states.get(s.value, 0)) for s in IN_FLIGHT}
+    states |= {
+        FileState.VERIFIED.value: stats.verified,
+        FileState.NEEDS_REVIEW.value: stats.needs_review,
+        FileState.FAILED.value: stats.failed,
+        FileState.SKIPPED.value: stats.skipped,
+    }
+    budget = stats.budget
+    window = budget.window if budget is not None else None
+    return Figures(
+        files=stats.files,
+        not_planned=max(0, stats.files - sum(stats.planned.values())),
+        unchanged=stats.planned[Plan.UNCHANGED],
+        states=states,
+        to_upload=stats.to_upload,
+        uploaded=stats.uploaded,
+        megabytes=stats.bytes_uploaded / 1e6,
+        mb_per_s=stats.mb_per_s,
+        requests=sum(stats.requests.values()),
+        rerequested=sum(stats.rerequested.values()),
+        rate_limited=budget.rate_limited if budget is not None else stats.rate_limited,
+        throttled=budget.throttled if budget is not None else stats.throttled,
+        budget=Budget(
+            limit=window.limit if window else None,
+            remaining=window.remaining if window else None,
+            resets_in=max(0.0, window.reset - time.time()) if window else None,
+            waiting=budget.waiting() if budget is not None else 0.0,
+            waited=budget.waited if budget is not None else stats.budget_wait,
+        ),
+        elapsed=stats.elapsed,
+        eta=stats.eta(),
+    )
+
+
+async def follow(
+    stats: RunStats,
+    *,
+    journal: Path,
+    interval: float,
+    show: Callable[[Figures], None] | None = None,
+    events: bool = True,
+) -> None:
+    """Runs until cancelled, beside a run: every tick the figures go to `show` (the live
+    display) and to the file `bulkimport status` reads; without a display, a `progress` event
+    every `interval` seconds (unless `events` is off)."""
+    started_at = time.time() - stats.elapsed
+    # What is shown must never stop the run: without a reader the stages show as 0, and a
+    # status file that cannot be written is reported once.
+    try:
+        reader: Journal | None = await Journal.open(journal, readonly=True)  # never blocks writes
+    except JournalError as exc:
+        log.warning("progress.journal_unreadable", error=str(exc))
+        reader = None
+    published = True
+    next_event = anyio.current_time() + interval
+    try:
         while True:
-            stream.write("\r\x1b[K" + stats.line())
-            stream.flush()
-            await anyio.sleep(0.5)
+            now = figures(stats, await reader.counts() if reader is not None else {})
+            record = run_status.RunRecord(os.getpid(), started_at, time.time(), now.as_dict())
+            try:
+                await anyio.to_thread.run_sync(run_status.write, journal, record)
+            except OSError as exc:
+                if published:
+                    log.warning("status.unwritten", error=str(exc))
+                published = False
+            if show is not None:
+                show(now)
+            elif events and anyio.current_time() >= next_event:
+                log.info("progress", **now.event())
+                next_event += interval
+            await anyio.sleep(TICK)
+    finally:
+        if reader is not None:
+            with anyio.CancelScope(shield=True):
+                await reader.close()
+
+
+async def show_progress(stats: RunStats, interval: float) -> None:
+    """A `progress` event every `interval` seconds (the library's default, where no journal
+    file is published); runs until cancelled."""
     while True:
         await anyio.sleep(interval)
-        log.info(
-            "progress",
-            to_upload=stats.to_upload,
-            uploaded=stats.uploaded,
-            imported=stats.imported,
-            verified=stats.verified,
-            failed=stats.failed,
-            mb_per_s=round(stats.mb_per_s, 2),
-            eta_s=stats.eta(),
-        )
+        log.info("progress", **figures(stats, {}).event())

@@ -223,7 +223,7 @@ class DrawingIndex:
                 self._area_id, file.number, file.title, file.discipline
             )
             self.created += 1
-            log.info("drawing.created", number=file.number, id=drawing_id)
+            log.debug("drawing.created", number=file.number, id=drawing_id)
         except ProcoreRejected as exc:
             # A create whose answer was lost comes back as "already taken": look it up.
             if exc.status != 422 or "taken" not in exc.message:

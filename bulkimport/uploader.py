@@ -1,6 +1,7 @@
 """The two upload pools.
 
-Create-upload workers find (or create) each file's drawing, then ask for its ticket just in
+Create-upload workers check each file (a whole, readable PDF: `checks.py`) before any request
+is made for it, then find (or create) its drawing, then ask for its ticket just in
 time: the buffer between the pools is small, so a ticket rarely waits long enough to age.
 POST workers stream the file to storage. A ticket nearer its expiry than the margin (plus the
 time the POST may take), or answered "Policy expired", is replaced by a new one; each
@@ -18,6 +19,7 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from .checks import Checks
 from .errors import FileRejected, PolicyExpired, ProcoreError, StorageError
 from .journal import Journal
 from .models import DrawingFile, Target, Ticket, Uploaded
@@ -58,6 +60,7 @@ class UploadStage:
     stats: RunStats
     expiry_margin: float
     stop: Stop
+    checks: Checks
     same_revision: str = "received-date"  # engine.same_revision
 
     async def fail(self, file: DrawingFile, reason: str) -> None:
@@ -73,7 +76,7 @@ class UploadStage:
                 if self.stop.stopping:
                     continue  # still planned: the next run takes it up
                 try:
-                    ready = await self._prepare(file)
+                    ready = await self._prepare(await self._checked(file))
                 except FileRejected as exc:
                     await self.fail(file, exc.reason)
                     continue
@@ -82,6 +85,13 @@ class UploadStage:
                     continue
                 if ready is not None:
                     await out.send(ready)
+
+    async def _checked(self, file: DrawingFile) -> DrawingFile:
+        """The file as its check lets it go, or FileRejected: before any request for it."""
+        checked = await self.checks.check(file)
+        if checked.review != file.review:  # a multi-page PDF, through Items to Review
+            await self.journal.plan([checked])
+        return checked
 
     async def _prepare(self, file: DrawingFile) -> Ticketed | None:
         """Its target, its drawing (direct mode), then its ticket; None when the file is not
@@ -130,7 +140,7 @@ class UploadStage:
                 note = (
                     f"{where}; its content changed, so it goes as a new revision received {today}"
                 )
-                log.info("upload.new_received_date", file=file.rel, received_date=today)
+                log.debug("upload.new_received_date", file=file.rel, received_date=today)
                 return dated, note
         reason = (
             f"{where}, and its content changed: give it a new revision label or drawing date"
@@ -144,13 +154,13 @@ class UploadStage:
         return None
 
     async def _skip(self, file: DrawingFile, drawing_id: int, note: str, sha: str | None) -> None:
-        log.info("upload.skipped", file=file.rel, reason=note)
+        log.debug("upload.skipped", file=file.rel, reason=note)
         self.stats.skipped += 1
         await self.journal.skipped(file.rel, note, drawing_id, sha)
 
     async def _renew(self, item: Ticketed, reason: str) -> Ticketed:
         self.stats.rerequested[reason] += 1
-        log.info("upload.rerequested", file=item.file.rel, uuid=item.ticket.uuid, reason=reason)
+        log.debug("upload.rerequested", file=item.file.rel, uuid=item.ticket.uuid, reason=reason)
         ticket = await self.client.create_upload(item.file.filename)
         return Ticketed(item.file, item.drawing_id, item.target, ticket)
 

@@ -1,39 +1,67 @@
-"""The progress display: a redrawn line on a terminal, `progress` events otherwise."""
+"""The run's figures: one value for the live display, the `progress` event and `status`; and
+how they are drawn. (Tests under a real pseudo-terminal are in test_terminal.py.)"""
 
 from __future__ import annotations
 
 import io
+import logging
+import sys
 import time
 
 import anyio
 import pytest
+import structlog
+from rich.console import Console
 from structlog.testing import capture_logs
 
+from bulkimport import logs
+from bulkimport.display import budget_line, render
+from bulkimport.models import Plan
 from bulkimport.pacing import RateBudget
-from bulkimport.progress import RunStats, show_progress
-
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+from bulkimport.progress import Budget, Figures, RunStats, figures, show_progress
 
 
 def busy_stats() -> RunStats:
-    stats = RunStats(started=0.0)
+    stats = RunStats(started=time.monotonic() - 10)
+    stats.files = 10
+    stats.planned[Plan.NEW] = 10
     stats.to_upload, stats.bytes_to_upload = 10, 10_000_000
     stats.uploaded, stats.bytes_uploaded, stats.imported = 4, 4_000_000, 3
-    stats.scanning = False
+    stats.verified = 2
     return stats
 
 
-def test_line_shows_done_of_total_rate_and_eta():
+def spent_budget() -> RateBudget:
+    return RateBudget()
+
+
+async def answer(budget: RateBudget, remaining: int, reset_in: float, limit: int = 600) -> None:
+    await budget.acquire()
+    budget.release(
+        {
+            "X-Rate-Limit-Limit": str(limit),
+            "X-Rate-Limit-Remaining": str(remaining),
+            "X-Rate-Limit-Reset": str(time.time() + reset_in),
+        }
+    )
+
+
+def test_eta_is_a_number_once_the_first_file_is_uploaded():
+    stats = RunStats()
+    stats.files = 100
+    assert stats.eta() is None  # nothing uploaded: nothing to go by
     stats = busy_stats()
-    line = stats.line()
-    assert line.startswith("3/10 files (uploaded 4, failed 0)")
-    assert "MB/s" in line
     eta = stats.eta()
     assert eta is not None
     assert eta == pytest.approx(1.5 * stats.elapsed, rel=0.01)  # 6 MB left at 4 MB per elapsed
+
+
+def test_eta_counts_the_files_the_planner_has_not_reached():
+    stats = busy_stats()
+    stats.files = 20  # the pass over the names saw 20; 10 are decided, all to upload
+    eta = stats.eta()
+    assert eta is not None
+    assert eta == pytest.approx(4 * stats.elapsed, rel=0.01)  # 16 files' worth left, not 6
 
 
 @pytest.mark.anyio
@@ -41,39 +69,123 @@ async def test_eta_waits_for_the_budget_when_requests_are_the_bottleneck():
     stats = busy_stats()
     stats.requests = {"POST uploads": 8}  # 2 requests per file uploaded so far
     stats.budget = RateBudget()
-    await stats.budget.acquire()  # an answer says the hourly window is spent
-    stats.budget.release(
-        {
-            "X-Rate-Limit-Limit": "600",
-            "X-Rate-Limit-Remaining": "0",
-            "X-Rate-Limit-Reset": str(time.time() + 1800),
-        }
-    )
+    await answer(stats.budget, remaining=0, reset_in=1800)  # the hourly window is spent
     eta = stats.eta()
     assert eta is not None
     assert eta > 1700  # 12 more requests must wait for the window to reset
 
 
-def test_no_eta_while_scanning_or_before_any_byte():
-    stats = RunStats()
-    assert stats.eta() is None
-    assert "ETA --" in stats.line()
-    assert "0/0+ files" in stats.line()
+@pytest.mark.anyio
+async def test_figures_take_files_in_flight_from_the_journal_and_outcomes_from_the_run():
+    stats = busy_stats()
+    stats.budget = RateBudget()
+    await answer(stats.budget, remaining=412, reset_in=21 * 60, limit=3600)
+    now = figures(stats, {"planned": 3, "uploading": 2, "verified": 5000, "batched": 1})
+    assert now.files == 10
+    assert now.states["planned"] == 3
+    assert now.states["batched"] == 1
+    assert now.states["verified"] == 2  # this run's, not the journal's 5000
+    assert now.done == 2
+    assert now.budget.limit == 3600
+    assert now.budget.remaining == 412
+    assert Figures.from_dict(now.as_dict()) == now  # what `status` reads back is the same
+
+
+def test_the_budget_line_says_what_is_left_or_how_long_the_run_waits():
+    left = Budget(limit=3600, remaining=412, resets_in=21 * 60, waiting=0.0, waited=0.0)
+    assert budget_line(left) == "412 of 3,600 left this hour; resets in 21 min"
+    held = Budget(limit=None, remaining=None, resets_in=None, waiting=13.2, waited=30.0)
+    assert budget_line(held) == "waiting for the rate limit: 14 s"
 
 
 @pytest.mark.anyio
-async def test_on_a_terminal_the_line_is_redrawn_in_place():
-    screen = Terminal()
-    with anyio.move_on_after(0.2):
-        await show_progress(busy_stats(), 10.0, screen)
-    assert screen.getvalue().startswith("\r\x1b[K3/10 files")
+async def test_a_spent_window_shows_as_a_wait():
+    budget = RateBudget()
+    await answer(budget, remaining=0, reset_in=30, limit=15)
+    assert budget.waiting() == 0.0  # nobody is held back yet
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(budget.acquire)
+        await anyio.wait_all_tasks_blocked()
+        assert 29 < budget.waiting() <= 31
+        tg.cancel_scope.cancel()
+    assert budget.waiting() == 0.0
+
+
+def test_the_display_shows_every_figure():
+    stats = busy_stats()
+    stats.requests = {"POST uploads": 8}
+    stats.rerequested["near_expiry"] = 2
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(render(figures(stats, {"planned": 3, "uploading": 2}), "bulkimport run: x"))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "2 of 10 files handled  20%" in text
+    assert "planned 3 · uploading 2 · uploaded 0 · in batches 0 · imported 0" in text
+    assert "verified 2 · in review 0 · failed 0 · skipped 0 · unchanged 0" in text
+    assert "4 files sent · 4.00 MB" in text
+    assert "8 requests · 2 tickets re-requested · 0 rate-limited (429)" in text
+    assert "Procore has reported no rate limit" in text
+    assert "ETA 15 s" in text or "ETA 16 s" in text
 
 
 @pytest.mark.anyio
-async def test_elsewhere_progress_is_a_log_event_every_interval():
+async def test_without_a_display_progress_is_a_log_event_every_interval():
     with capture_logs() as events, anyio.move_on_after(0.3):
-        await show_progress(busy_stats(), 0.01, io.StringIO())
+        await show_progress(busy_stats(), 0.01)
     progress = [e for e in events if e["event"] == "progress"]
     assert len(progress) >= 2
     assert progress[0]["uploaded"] == 4
     assert progress[0]["to_upload"] == 10
+    assert progress[0]["files"] == 10
+    assert progress[0]["eta_s"] is not None
+
+
+def test_v_and_q_move_the_level_a_step_at_a_time():
+    assert logs.level_for(0, 0) == logging.INFO
+    assert logs.level_for(1, 0) == logging.DEBUG
+    assert logs.level_for(3, 0) == logging.DEBUG
+    assert logs.level_for(0, 1) == logging.WARNING
+    assert logs.level_for(0, 5) == logging.ERROR
+    assert logs.level_for(1, 0, default=logging.WARNING) == logging.INFO
+
+
+def test_records_go_to_whatever_stderr_is_now(monkeypatch: pytest.MonkeyPatch):
+    """The live display swaps sys.stderr for a proxy that prints above it: records must follow."""
+    logs.configure("json", logging.INFO)
+    structlog.configure(cache_logger_on_first_use=False)
+    try:
+        swapped = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", swapped)
+        structlog.get_logger("bulkimport.test").info("batch.sent", files=4)
+        structlog.get_logger("bulkimport.test").debug("drawing.created", number="A-1")
+    finally:
+        structlog.reset_defaults()
+    assert '"event": "batch.sent"' in swapped.getvalue()
+    assert "drawing.created" not in swapped.getvalue()  # per drawing: debug, hidden by default
+
+
+def test_the_summary_tables_list_the_first_20_files_that_did_not_arrive(tmp_path):
+    from bulkimport.display import summary
+    from bulkimport.journal import FileRow
+    from bulkimport.models import FileState
+    from bulkimport.pipeline import RunResult
+
+    def row(n: int) -> FileRow:
+        values: dict[str, object] = dict.fromkeys(FileRow.__dataclass_fields__)
+        values |= {"rel": f"A-{n:03d}.pdf", "size": 1, "mtime_ns": 1, "review": False}
+        values |= {"state": FileState.FAILED, "error": "not a PDF"}
+        return FileRow(**values)  # type: ignore[arg-type]
+
+    stats = busy_stats()
+    result = RunResult(stats, {f"A-{n:03d}.pdf": Plan.NEW for n in range(25)}, tmp_path / "j")
+    result.states[FileState.FAILED] = 25
+    result.missing = [row(n) for n in range(25)]
+    result.requests = {"POST /rest/v1.1/projects/{project_id}/uploads": 25}
+    console = Console(file=io.StringIO(), width=140, color_system=None)
+    console.print(summary(result, tmp_path / "report.json"))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "bulkimport: 25 files" in text
+    assert "POST /rest/v1.1/projects/{project_id}/uploads" in text
+    assert "A-019.pdf" in text
+    assert "A-020.pdf" not in text
+    assert f"... and 5 more: see {tmp_path / 'report.json'}" in text
+    assert "NOT IMPORTED" in text

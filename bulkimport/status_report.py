@@ -1,0 +1,128 @@
+"""What `bulkimport status` shows: the journal's counts, and the running run's figures (pid,
+start, rate, ETA) or, with no run going, the last run's outcome; `--watch` follows a run.
+
+The journal is opened read-only, so a status, watched or not, never holds the run's lock or
+blocks its writes; the figures only the run knows come from the file it publishes beside it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import anyio
+
+from . import run_status
+from .estimate import duration
+from .journal import Journal
+from .progress import IN_FLIGHT, Figures
+from .run_status import RunRecord
+
+WATCH_EVERY = 1.0  # seconds between looks at the journal while watching
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    journal: Path
+    counts: dict[str, int]  # every file of the journal, by state
+    record: RunRecord | None
+    running: bool
+
+    def figures(self) -> Figures | None:
+        """The run's figures; while it runs, with the files in flight as the journal has them
+        now (the run's file may be a tick older)."""
+        if self.record is None:
+            return None
+        try:
+            found = Figures.from_dict(self.record.figures)
+        except (KeyError, TypeError):
+            return None  # written by another version
+        if not self.running:
+            return found
+        in_flight = {s.value: self.counts.get(s.value, 0) for s in IN_FLIGHT}
+        return replace(
+            found,
+            states={**found.states, **in_flight},
+            elapsed=time.time() - self.record.started_at,
+        )
+
+
+async def snapshot(journal: Path, reader: Journal) -> Snapshot:
+    counts = await reader.counts()
+    record = await anyio.to_thread.run_sync(run_status.read, journal)
+    running = record is not None and run_status.is_running(record, journal)
+    return Snapshot(journal, counts, record, running)
+
+
+async def read(journal: Path) -> tuple[Snapshot, list[tuple[str, str]]]:
+    """The journal's counts and the run's figures, and every failed file with its reason."""
+    reader = await Journal.open(journal, readonly=True)
+    try:
+        failed = [
+            (r.rel, r.error or "")
+            async for rows in reader.stream()
+            for r in rows
+            if r.state == "failed"
+        ]
+        return await snapshot(journal, reader), failed
+    finally:
+        await reader.close()
+
+
+async def watch(journal: Path, show: Callable[[Snapshot], None]) -> Snapshot:
+    """Show the running run every second until it ends; returns the first snapshot without it."""
+    reader = await Journal.open(journal, readonly=True)
+    try:
+        while True:
+            now = await snapshot(journal, reader)
+            if not now.running:
+                return now
+            show(now)
+            await anyio.sleep(WATCH_EVERY)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await reader.close()
+
+
+def when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(at))
+
+
+def progress_words(figures: Figures) -> str:
+    states = figures.states
+    settled = ", ".join(
+        f"{name} {states.get(name, 0):,}"
+        for name in ("verified", "needs_review", "failed", "skipped")
+        if states.get(name, 0)
+    )
+    eta = "--" if figures.eta is None else duration(figures.eta)
+    return (
+        f"{figures.handled:,} of {figures.files:,} files handled"
+        + (f" ({settled})" if settled else "")
+        + f", {figures.requests:,} requests, {figures.mb_per_s:.1f} MB/s, ETA {eta}"
+    )
+
+
+def run_line(now: Snapshot) -> str:
+    """One line about the running run, or the last one."""
+    record = now.record
+    if record is None:
+        return "no run has recorded its progress beside this journal yet"
+    figures = now.figures()
+    words = progress_words(figures) if figures is not None else "figures unreadable"
+    begun = f"pid {record.pid}, started {when(record.started_at)}"
+    if now.running:
+        return f"running: {begun}, {duration(time.time() - record.started_at)} so far: {words}"
+    if record.finished_at is not None:
+        return (
+            f"last run: {begun}, ended {when(record.finished_at)} after "
+            f"{duration(record.finished_at - record.started_at)}, exit status "
+            f"{record.exit_status}: {words}"
+        )
+    return (
+        f"last run: {begun}, ended without a final record (killed?) after "
+        f"{duration(record.updated_at - record.started_at)}: {words}; "
+        "the journal keeps the state: run again to resume"
+    )
