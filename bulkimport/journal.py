@@ -396,6 +396,27 @@ class Journal:
 
         return await self._run(query)
 
+    async def places_of(self, drawing_upload_ids: Sequence[int]) -> set[tuple[int, int]]:
+        """The (area, set) ids the direct imports of these drawing uploads still waiting for
+        the drawing log went to."""
+
+        def query() -> set[tuple[int, int]]:
+            found: set[tuple[int, int]] = set()
+            for start in range(0, len(drawing_upload_ids), 500):
+                chunk = drawing_upload_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(
+                    (int(r[0] or 0), int(r[1] or 0))
+                    for r in self._db.execute(
+                        f"SELECT DISTINCT area_id, set_id FROM files WHERE state IN (?, ?)"
+                        f" AND review=0 AND drawing_upload_id IN ({marks})",
+                        (*WAITING, *chunk),
+                    )
+                )
+            return found
+
+        return await self._run(query)
+
     async def outcome(self, drawing_upload_id: int, error: str) -> None:
         """Procore could not process a drawing upload: its files failed with `error`."""
         state = FileState.FAILED

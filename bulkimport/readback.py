@@ -15,6 +15,7 @@ Review-mode files have no drawing to look in until a person reviews them; their 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ log = structlog.get_logger("bulkimport.readback")
 REVISIONS = "GET /rest/v1.0/projects/{id}/drawing_revisions"
 Key = tuple[int, str, int, str | None, str | None]  # drawing, revision, set, drawing/received day
 SHOWN = 3  # revisions of the drawing quoted in a failure
+UPLOADS_AT_ONCE = 20  # drawing uploads whose files are read from the journal together
 
 
 def _day(value: Any) -> str | None:
@@ -65,16 +67,47 @@ def describe_revision(key: Key) -> str:
     return text + (f", received {received_date}" if received_date else "")
 
 
-def outcome(
-    row: FileRow, status: str, found: set[Key], by_drawing: dict[int, list[Key]]
-) -> tuple[FileState, str | None]:
+class LogIndex:
+    """The revisions listed, kept small: a run may read back 100,000 of them. Labels and days
+    repeat across revisions, so they are interned; a drawing keeps only the few revisions a
+    failure quotes."""
+
+    def __init__(self) -> None:
+        self.exact: set[Key] = set()
+        self.any_received: set[tuple[int, str, int, str | None]] = set()
+        self.shown: dict[int, list[Key]] = {}
+        self.counts: dict[int, int] = {}
+
+    def add(self, revision: Mapping[str, Any]) -> None:
+        drawing, label, set_id, day, received = listed_key(revision)
+        key = (drawing, sys.intern(label), set_id, _interned(day), _interned(received))
+        self.exact.add(key)
+        self.any_received.add(key[:4])
+        self.counts[drawing] = self.counts.get(drawing, 0) + 1
+        kept = self.shown.setdefault(drawing, [])
+        if len(kept) < SHOWN:
+            kept.append(key)
+
+    def has(self, key: Key) -> bool:
+        """Sent without a received date, any received date matches: Procore may fill one in."""
+        return key in self.exact or (key[4] is None and key[:4] in self.any_received)
+
+    def of_drawing(self, drawing_id: int) -> str:
+        seen = "; ".join(describe_revision(k) for k in self.shown.get(drawing_id, []))
+        more = self.counts.get(drawing_id, 0) - SHOWN
+        return (seen or "no revision in this set") + (f" and {more} more" if more > 0 else "")
+
+
+def _interned(value: str | None) -> str | None:
+    return None if value is None else sys.intern(value)
+
+
+def outcome(row: FileRow, status: str, log_index: LogIndex) -> tuple[FileState, str | None]:
     """The state a processed import ends in, and the note that says why."""
     if row.review:
         return FileState.VERIFIED, None
     key = row_key(row)
-    unsent_received = key[4] is None and key[:4] in {k[:4] for k in by_drawing.get(key[0], [])}
-    if key in found or unsent_received:
-        # Sent without a received date: Procore may fill one in, so any received date matches.
+    if log_index.has(key):
         return FileState.VERIFIED, None
     meant = f"drawing {row.number} (id {row.drawing_id}), {describe_revision(key)}"
     if status == "ready_for_review":
@@ -83,12 +116,9 @@ def outcome(
             f"not assign it to {meant}, so it is not in the drawing log until someone reviews "
             "it in Procore's Drawings tool"
         )
-    has = by_drawing.get(key[0], [])
-    seen = "; ".join(describe_revision(k) for k in has[:SHOWN]) or "no revision in this set"
-    more = f" and {len(has) - SHOWN} more" if len(has) > SHOWN else ""
     return FileState.FAILED, (
         f"Procore processed drawing upload {row.drawing_upload_id}, but its drawing log does not "
-        f"show {meant}; Procore has: {seen}{more}"
+        f"show {meant}; Procore has: {log_index.of_drawing(key[0])}"
     )
 
 
@@ -96,45 +126,52 @@ async def read_back(
     client: ProcoreClient, journal: Journal, stats: RunStats, processed: Mapping[int, str]
 ) -> None:
     """Settle the files of the processed drawing uploads (id -> final status) from what
-    Procore's drawing log shows."""
-    rows = await journal.imported_in(sorted(processed))
-    # Review files have nothing to look for in the log: settled whatever the listing does.
-    await _settle(journal, stats, [(r.rel, FileState.VERIFIED, None) for r in rows if r.review])
-    rows = [r for r in rows if not r.review]
-    places = sorted({(int(r.area_id or 0), int(r.set_id or 0)) for r in rows})
+    Procore's drawing log shows. Files are read from the journal a few uploads at a time."""
+    uploads = sorted(processed)
+    places = sorted(await journal.places_of(uploads))
     before = client.requests.get(REVISIONS, 0)
-    found: set[Key] = set()
-    by_drawing: dict[int, list[Key]] = {}
+    log_index = LogIndex()
     try:
         for area_id, set_id in places:
             async for page in client.drawing_revisions(area_id, set_id):
                 for revision in page:
-                    key = listed_key(revision)
-                    found.add(key)
-                    by_drawing.setdefault(key[0], []).append(key)
+                    log_index.add(revision)
     except ProcoreError as exc:
         log.warning(
             "readback.unavailable",
             error=str(exc),
-            files=len(rows),
-            hint="they stay imported; the next run reads them back",
+            hint="the files stay imported; the next run reads them back",
         )
-        await journal.annotate(
-            [r.rel for r in rows],
-            f"{UNCONFIRMED}: Procore's drawing log could not be read ({exc}); the account "
-            "needs permission to list drawing revisions, and the next run reads it back",
-        )
-        return
+        unread: ProcoreError | None = exc
+    else:
+        unread = None
     finally:
         stats.readback_requests += client.requests.get(REVISIONS, 0) - before
-    outcomes = [
-        (row.rel, *outcome(row, processed[row.drawing_upload_id or 0], found, by_drawing))
-        for row in rows
-    ]
-    await _settle(journal, stats, outcomes)
+    settled = 0
+    for start in range(0, len(uploads), UPLOADS_AT_ONCE):
+        rows = await journal.imported_in(uploads[start : start + UPLOADS_AT_ONCE])
+        # Review files have nothing to look for in the log: settled whatever the listing did.
+        outcomes: list[tuple[str, FileState, str | None]] = [
+            (r.rel, FileState.VERIFIED, None) for r in rows if r.review
+        ]
+        if unread is None:
+            outcomes += [
+                (r.rel, *outcome(r, processed[r.drawing_upload_id or 0], log_index))
+                for r in rows
+                if not r.review
+            ]
+        else:
+            await journal.annotate(
+                [r.rel for r in rows if not r.review],
+                f"{UNCONFIRMED}: Procore's drawing log could not be read ({unread}); the "
+                "account needs permission to list drawing revisions, and the next run reads "
+                "it back",
+            )
+        await _settle(journal, stats, outcomes)
+        settled += len(outcomes)
     log.info(
         "readback.done",
-        files=len(rows),
+        files=settled,
         places=len(places),
         requests=client.requests.get(REVISIONS, 0) - before,
     )

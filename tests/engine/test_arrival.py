@@ -14,7 +14,7 @@ from bulkimport.emulator import EmulatorConfig, Faults, RunningEmulator, serve
 from bulkimport.journal import FileRow
 from bulkimport.models import FileState, Plan
 from bulkimport.pipeline import RunResult, run_import
-from bulkimport.readback import outcome, row_key
+from bulkimport.readback import LogIndex, outcome, row_key
 from bulkimport.report import exit_code, report_entries, summary_text, totals
 from bulkimport.samples import write_archive
 
@@ -60,20 +60,41 @@ def row(**values: Any) -> FileRow:
     return FileRow(**(defaults | values))
 
 
+def listed(*keys: tuple[int, str, int, str, str | None]) -> LogIndex:
+    index = LogIndex()
+    for drawing, label, set_id, day, received in keys:
+        index.add(
+            {
+                "drawing_id": drawing,
+                "revision_number": label,
+                "drawing_set": {"id": set_id},
+                "drawing_date": day,
+                "received_date": received,
+            }
+        )
+    return index
+
+
 def test_a_processed_import_missing_from_the_log_fails_with_what_procore_has():
     meant = row()
-    other = (7, "1", 3, "2026-01-02", None)
-    state, note = outcome(meant, "reviewed", {other}, {7: [other]})
+    state, note = outcome(meant, "reviewed", listed((7, "1", 3, "2026-01-02", None)))
     assert state is FileState.FAILED
     assert note is not None
     assert "does not show drawing A-1 (id 7), revision 2 in set 3 dated 2026-03-17" in note
     assert "Procore has: revision 1 in set 3 dated 2026-01-02" in note
-    assert outcome(meant, "reviewed", {row_key(meant)}, {}) == (FileState.VERIFIED, None)
-    waiting, why = outcome(meant, "ready_for_review", set(), {})
+    there = listed((7, "2", 3, "2026-03-17T12:00:00Z", None))  # answered as a date-time
+    assert outcome(meant, "reviewed", there) == (FileState.VERIFIED, None)
+    # Sent without a received date: one Procore filled in still matches.
+    filled = listed((7, "2", 3, "2026-03-17", "2026-03-18"))
+    assert outcome(meant, "reviewed", filled) == (FileState.VERIFIED, None)
+    dated = row(received_date="2026-03-20")
+    assert outcome(dated, "reviewed", filled)[0] is FileState.FAILED
+    waiting, why = outcome(meant, "ready_for_review", listed())
     assert waiting is FileState.NEEDS_REVIEW
     assert why is not None
     assert "Items to Review" in why
-    # A date Procore answers as a date-time is the same day.
+    many = listed(*((7, str(n), 3, "2026-01-02", None) for n in range(5)))
+    assert "and 2 more" in str(outcome(meant, "reviewed", many)[1])
     answered = (7, "2", 3, "2026-03-17", None)
     assert row_key(row(drawing_date="2026-03-17T12:00:00Z")) == answered
 
