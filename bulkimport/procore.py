@@ -311,11 +311,12 @@ class ProcoreClient:
         )
 
     def drawing_revisions(
-        self, area_id: int, set_id: int | None = None
+        self, area_id: int, set_id: int | None = None, drawing_id: int | None = None
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every revision of the area's drawings (in one set, with `set_id`), a page at a time,
-        obsolete and deleted ones included: Procore hides both unless asked (REF,
-        procore-api.md C8), yet still counts them when it refuses a revision already there."""
+        """Every revision of the area's drawings (of one set, or one drawing, when given), a
+        page at a time, obsolete and deleted ones included: Procore hides both unless asked
+        (REF, procore-api.md C8), yet still counts them when it refuses a revision already
+        there."""
         params = {
             "drawing_area_id": str(area_id),
             "with_obsolete": "true",
@@ -323,6 +324,8 @@ class ProcoreClient:
         }
         if set_id is not None:
             params["drawing_set_id"] = str(set_id)
+        if drawing_id is not None:
+            params["drawing_id"] = str(drawing_id)
         return self.pages(
             f"/rest/v1.0/projects/{self.settings.project_id}/drawing_revisions",
             "GET /rest/v1.0/projects/{id}/drawing_revisions",

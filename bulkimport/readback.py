@@ -15,7 +15,6 @@ Review-mode files have no drawing to look in until a person reviews them; their 
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,6 +32,7 @@ REVISIONS = "GET /rest/v1.0/projects/{id}/drawing_revisions"
 Key = tuple[int, str, int, str | None, str | None]  # drawing, revision, set, drawing/received day
 SHOWN = 3  # revisions of the drawing quoted in a failure
 UPLOADS_AT_ONCE = 20  # drawing uploads whose files are read from the journal together
+QUOTED = 20  # failures per run whose drawing's revisions are fetched to show what Procore has
 
 
 def _day(value: Any) -> str | None:
@@ -68,42 +68,27 @@ def describe_revision(key: Key) -> str:
 
 
 class LogIndex:
-    """The revisions listed, kept small: a run may read back 100,000 of them. Labels and days
-    repeat across revisions, so they are interned; a drawing keeps only the few revisions a
-    failure quotes."""
+    """The revisions listed, kept small: a run may read back 100,000 of them, so only a hash
+    of each key is kept (a collision would need two 64-bit hashes of different revisions to
+    meet, among the revisions of one area and set)."""
 
     def __init__(self) -> None:
-        self.exact: set[Key] = set()
-        self.any_received: set[tuple[int, str, int, str | None]] = set()
-        self.shown: dict[int, list[Key]] = {}
-        self.counts: dict[int, int] = {}
+        self.exact: set[int] = set()
+        self.any_received: set[int] = set()
 
     def add(self, revision: Mapping[str, Any]) -> None:
-        drawing, label, set_id, day, received = listed_key(revision)
-        key = (drawing, sys.intern(label), set_id, _interned(day), _interned(received))
-        self.exact.add(key)
-        self.any_received.add(key[:4])
-        self.counts[drawing] = self.counts.get(drawing, 0) + 1
-        kept = self.shown.setdefault(drawing, [])
-        if len(kept) < SHOWN:
-            kept.append(key)
+        key = listed_key(revision)
+        self.exact.add(hash(key))
+        self.any_received.add(hash(key[:4]))
 
     def has(self, key: Key) -> bool:
         """Sent without a received date, any received date matches: Procore may fill one in."""
-        return key in self.exact or (key[4] is None and key[:4] in self.any_received)
-
-    def of_drawing(self, drawing_id: int) -> str:
-        seen = "; ".join(describe_revision(k) for k in self.shown.get(drawing_id, []))
-        more = self.counts.get(drawing_id, 0) - SHOWN
-        return (seen or "no revision in this set") + (f" and {more} more" if more > 0 else "")
-
-
-def _interned(value: str | None) -> str | None:
-    return None if value is None else sys.intern(value)
+        return hash(key) in self.exact or (key[4] is None and hash(key[:4]) in self.any_received)
 
 
 def outcome(row: FileRow, status: str, log_index: LogIndex) -> tuple[FileState, str | None]:
-    """The state a processed import ends in, and the note that says why."""
+    """The state a processed import ends in, and the note that says why (for a failure, the
+    caller adds what Procore has)."""
     if row.review:
         return FileState.VERIFIED, None
     key = row_key(row)
@@ -118,8 +103,18 @@ def outcome(row: FileRow, status: str, log_index: LogIndex) -> tuple[FileState, 
         )
     return FileState.FAILED, (
         f"Procore processed drawing upload {row.drawing_upload_id}, but its drawing log does not "
-        f"show {meant}; Procore has: {log_index.of_drawing(key[0])}"
+        f"show {meant}"
     )
+
+
+async def what_procore_has(client: ProcoreClient, row: FileRow) -> str:
+    """The drawing's revisions as Procore lists them, for a failure a person must act on."""
+    keys: list[Key] = []
+    async for page in client.drawing_revisions(int(row.area_id or 0), drawing_id=row.drawing_id):
+        keys += [listed_key(r) for r in page if r.get("drawing_id") == row.drawing_id]
+    shown = "; ".join(describe_revision(k) for k in keys[:SHOWN]) or "no revision"
+    more = f" and {len(keys) - SHOWN} more" if len(keys) > SHOWN else ""
+    return f"Procore has: {shown}{more}"
 
 
 async def read_back(
@@ -145,9 +140,7 @@ async def read_back(
         unread: ProcoreError | None = exc
     else:
         unread = None
-    finally:
-        stats.readback_requests += client.requests.get(REVISIONS, 0) - before
-    settled = 0
+    settled = quoted = 0
     for start in range(0, len(uploads), UPLOADS_AT_ONCE):
         rows = await journal.imported_in(uploads[start : start + UPLOADS_AT_ONCE])
         # Review files have nothing to look for in the log: settled whatever the listing did.
@@ -155,11 +148,16 @@ async def read_back(
             (r.rel, FileState.VERIFIED, None) for r in rows if r.review
         ]
         if unread is None:
-            outcomes += [
-                (r.rel, *outcome(r, processed[r.drawing_upload_id or 0], log_index))
-                for r in rows
-                if not r.review
-            ]
+            for r in rows:
+                if r.review:
+                    continue
+                state, note = outcome(r, processed[r.drawing_upload_id or 0], log_index)
+                if state is FileState.FAILED and quoted < QUOTED:
+                    quoted += 1
+                    note = f"{note}; {await _quote(client, r)}"
+                elif state is FileState.FAILED:
+                    note = f"{note}; bulkimport reconcile lists what Procore has"
+                outcomes.append((r.rel, state, note))
         else:
             await journal.annotate(
                 [r.rel for r in rows if not r.review],
@@ -169,12 +167,20 @@ async def read_back(
             )
         await _settle(journal, stats, outcomes)
         settled += len(outcomes)
+    stats.readback_requests += client.requests.get(REVISIONS, 0) - before
     log.info(
         "readback.done",
         files=settled,
         places=len(places),
         requests=client.requests.get(REVISIONS, 0) - before,
     )
+
+
+async def _quote(client: ProcoreClient, row: FileRow) -> str:
+    try:
+        return await what_procore_has(client, row)
+    except ProcoreError as exc:
+        return f"what Procore has could not be read ({exc})"
 
 
 async def _settle(
