@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
@@ -378,44 +378,33 @@ class Journal:
 
     async def imported_in(self, drawing_upload_ids: Sequence[int]) -> list[FileRow]:
         """The files of these drawing uploads not yet seen in the drawing log."""
-
-        def query() -> list[FileRow]:
-            found: list[FileRow] = []
-            for start in range(0, len(drawing_upload_ids), 500):
-                chunk = drawing_upload_ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found += [
-                    _row(r)
-                    for r in self._db.execute(
-                        f"SELECT * FROM files WHERE state IN (?, ?)"
-                        f" AND drawing_upload_id IN ({marks})",
-                        (*WAITING, *chunk),
-                    )
-                ]
-            return found
-
-        return await self._run(query)
+        return await self._run(lambda: [_row(r) for r in self._waiting_in("*", drawing_upload_ids)])
 
     async def places_of(self, drawing_upload_ids: Sequence[int]) -> set[tuple[int, int]]:
         """The (area, set) ids the direct imports of these drawing uploads still waiting for
         the drawing log went to."""
-
-        def query() -> set[tuple[int, int]]:
-            found: set[tuple[int, int]] = set()
-            for start in range(0, len(drawing_upload_ids), 500):
-                chunk = drawing_upload_ids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(
-                    (int(r[0] or 0), int(r[1] or 0))
-                    for r in self._db.execute(
-                        f"SELECT DISTINCT area_id, set_id FROM files WHERE state IN (?, ?)"
-                        f" AND review=0 AND drawing_upload_id IN ({marks})",
-                        (*WAITING, *chunk),
-                    )
+        return await self._run(
+            lambda: {
+                (int(r[0] or 0), int(r[1] or 0))
+                for r in self._waiting_in(
+                    "DISTINCT area_id, set_id", drawing_upload_ids, "AND review=0"
                 )
-            return found
+            }
+        )
 
-        return await self._run(query)
+    def _waiting_in(
+        self, columns: str, drawing_upload_ids: Sequence[int], also: str = ""
+    ) -> Iterator[sqlite3.Row]:
+        """Rows of files still waiting for the drawing log in these drawing uploads, queried
+        500 ids at a time (SQLite caps the parameters of one statement)."""
+        for start in range(0, len(drawing_upload_ids), 500):
+            chunk = drawing_upload_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            yield from self._db.execute(
+                f"SELECT {columns} FROM files WHERE state IN (?, ?) {also}"
+                f" AND drawing_upload_id IN ({marks})",
+                (*WAITING, *chunk),
+            )
 
     async def outcome(self, drawing_upload_id: int, error: str) -> None:
         """Procore could not process a drawing upload: its files failed with `error`."""

@@ -15,7 +15,9 @@ import anyio
 import pytest
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
+from bulkimport.pipeline import RunResult, run_import
 from bulkimport.procore import ProcoreClient
+from bulkimport.report import report_entries
 from bulkimport.samples import pdf_frame
 from bulkimport.settings import Credentials, Settings, parse_settings
 
@@ -151,3 +153,13 @@ async def emulator_token(emu: RunningEmulator, http: aiohttp.ClientSession) -> s
     ) as answer:
         token: str = (await answer.json())["access_token"]
         return token
+
+
+async def import_archive(emu: RunningEmulator, root: Path, **engine: Any) -> RunResult:
+    """A run of the real engine over `root` into the emulator, with engine settings changed."""
+    return await run_import(make_settings(emu, root, **engine), CREDENTIALS, progress=False)
+
+
+async def report_of(result: RunResult) -> dict[str, dict[str, Any]]:
+    """The run's report entries by path."""
+    return {f["path"]: f async for f in report_entries(result)}

@@ -10,12 +10,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bulkimport.emulator import EmulatorConfig, Faults, RunningEmulator, serve
+from bulkimport.emulator import EmulatorConfig, Faults, serve
 from bulkimport.journal import FileRow
 from bulkimport.models import FileState, Plan
-from bulkimport.pipeline import RunResult, run_import
+from bulkimport.pipeline import run_import
 from bulkimport.readback import LogIndex, outcome, row_key
-from bulkimport.report import exit_code, report_entries, summary_text, totals
+from bulkimport.report import exit_code, summary_text, totals
 from bulkimport.samples import write_archive
 
 from .conftest import (
@@ -24,21 +24,17 @@ from .conftest import (
     emulator_state,
     emulator_token,
     make_settings,
+    report_of,
     write_pdf,
+)
+from .conftest import (
+    import_archive as run,
 )
 
 pytestmark = pytest.mark.anyio
 
 DRAWING_UPLOADS = "POST /rest/v1.1/projects/{project_id}/drawing_uploads"
 UPLOADS = "POST /rest/v1.1/projects/{project_id}/uploads"
-
-
-async def run(emu: RunningEmulator, root: Path, **engine: Any) -> RunResult:
-    return await run_import(make_settings(emu, root, **engine), CREDENTIALS, progress=False)
-
-
-async def report_of(result: RunResult) -> dict[str, dict[str, Any]]:
-    return {f["path"]: f async for f in report_entries(result)}
 
 
 def reexport(path: Path, seed: int) -> None:

@@ -11,7 +11,6 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import anyio
@@ -19,7 +18,7 @@ import pytest
 
 from bulkimport.emulator import EmulatorConfig, Faults, RateLimits, RunningEmulator, serve
 from bulkimport.models import FileState, Plan
-from bulkimport.pipeline import RunResult, run_import
+from bulkimport.pipeline import run_import
 from bulkimport.procore import ProcoreClient, rate_limit_wait
 from bulkimport.report import exit_code, report_entries, totals
 from bulkimport.sender import date_time
@@ -32,20 +31,16 @@ from .conftest import (
     emulator_state,
     emulator_token,
     make_settings,
+    report_of,
     write_pdf,
+)
+from .conftest import (
+    import_archive as run,
 )
 
 pytestmark = pytest.mark.anyio
 
 DRAWING_UPLOADS = "POST /rest/v1.1/projects/{project_id}/drawing_uploads"
-
-
-async def run(emu: RunningEmulator, root: Path, **engine: Any) -> RunResult:
-    return await run_import(make_settings(emu, root, **engine), CREDENTIALS, progress=False)
-
-
-async def report_of(result: RunResult) -> dict[str, dict[str, Any]]:
-    return {f["path"]: f async for f in report_entries(result)}
 
 
 # Units ------------------------------------------------------------------------------------

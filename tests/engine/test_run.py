@@ -13,17 +13,14 @@ import pytest
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, Wan, serve
 from bulkimport.models import FileState, Plan
-from bulkimport.pipeline import RunResult, plan_only, run_import
+from bulkimport.pipeline import plan_only, run_import
 from bulkimport.report import exit_code, report_entries
 from bulkimport.samples import write_archive
 
 from .conftest import CREDENTIALS, advance_clock, emulator_state, make_settings, write_pdf
+from .conftest import import_archive as run
 
 pytestmark = pytest.mark.anyio
-
-
-async def run(emu: RunningEmulator, root: Path, **engine: Any) -> RunResult:
-    return await run_import(make_settings(emu, root, **engine), CREDENTIALS, progress=False)
 
 
 def write_path(path: Path, size: int = 2048, seed: int = 0) -> Path:
