@@ -15,8 +15,8 @@ import random
 from pathlib import Path
 
 from bulkimport.samples import pdf, pdf_frame, write_archive, write_sparse_pdf
-from bulkimport.scan import parse_name
 from bulkimport.settings import DEFAULT_FILENAME_PATTERN
+from bulkimport.source.scan import parse_name
 
 
 def make_archive(

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import anyio
 
-from bulkimport.scan import parse_name
+from bulkimport.source.scan import parse_name
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from archive import make_archive, revise
 from baselines import limit, naive
 from processes import Emulator, EngineRun, emulator, run_engine
 
-from bulkimport.planner import sha256_of
+from bulkimport.source.planner import sha256_of
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WAN = ["--latency", "0.15", "--s3-latency", "0.03", "--s3-bandwidth", "15"]

@@ -13,51 +13,40 @@ goes in a later wave, which starts once the one before it has been sent and proc
 from __future__ import annotations
 
 import time
-from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import aiohttp
 import anyio
 import structlog
 from anyio.abc import TaskGroup
 
-from .batcher import batch_uploads
-from .checks import Checks
-from .errors import ConfigError
-from .estimate import Cost, plan_cost
-from .journal import FileRow, Journal
-from .manifest import Manifest, ManifestProblem, read_manifest
-from .models import Batch, DrawingFile, FileState, Plan, Uploaded
-from .pacing import RateBudget
-from .planner import Decision, Order, Producer, checked_decisions, decisions, order_files
-from .procore import ProcoreClient
-from .progress import RunStats, Watcher, show_progress
-from .sender import SendStage, Sent
-from .settings import Credentials, Settings
-from .stopping import Stop, watch_signals
-from .target import Targets, area_in, set_in
-from .uploader import Ticketed, UploadStage
-from .verify import verify_uploads
+from bulkimport.errors import ConfigError
+from bulkimport.estimate import plan_cost
+from bulkimport.journal.store import Journal
+from bulkimport.models import Batch, DrawingFile, Plan, Uploaded
+from bulkimport.outcome import ARRIVED, PlanSummary, RunResult
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.procore.pacing import RateBudget
+from bulkimport.progress import RunStats, Watcher, show_progress
+from bulkimport.settings import Credentials, Settings
+from bulkimport.source.checks import Checks
+from bulkimport.source.manifest import Manifest, read_manifest
+from bulkimport.source.planner import (
+    Decision,
+    Order,
+    Producer,
+    checked_decisions,
+    decisions,
+    order_files,
+)
+from bulkimport.stages.batcher import batch_uploads
+from bulkimport.stages.sender import SendStage, Sent
+from bulkimport.stages.target import Targets, area_in, set_in
+from bulkimport.stages.uploader import Ticketed, UploadStage
+from bulkimport.stages.verify import verify_uploads
+from bulkimport.stopping import Stop, watch_signals
 
 log = structlog.get_logger("bulkimport.run")
-
-
-# Imported but not yet read back is not arrived: nothing counts as done until Procore shows it.
-ARRIVED = frozenset({FileState.VERIFIED, FileState.SKIPPED})
-
-
-@dataclass(slots=True)
-class RunResult:
-    stats: RunStats
-    plans: dict[str, Plan]  # every file this run saw, and what it decided
-    journal: Path  # where each file's row is, for the report
-    states: Counter[FileState] = field(default_factory=Counter)  # of this run's files, at the end
-    missing: list[FileRow] = field(default_factory=list)  # files that are not in Procore
-    requests: dict[str, int] = field(default_factory=dict)  # Procore calls per endpoint
-    interrupted: bool = False  # stopped by a signal (drained or not)
-    manifest_problems: list[ManifestProblem] = field(default_factory=list)  # rows with no file
-    files_opened: int = 0  # source files whose bytes were read before sending (checks.py)
 
 
 async def settle_outcome(journal: Journal, result: RunResult) -> None:
@@ -216,25 +205,6 @@ def _wire(
             stop,
             first,
         )
-
-
-@dataclass(slots=True)
-class PlanSummary:
-    counts: dict[Plan, int] = field(default_factory=dict)
-    examples: dict[Plan, list[str]] = field(default_factory=dict)
-    reasons: dict[str, tuple[Plan, str]] = field(default_factory=dict)  # not sent: why
-    bytes_to_upload: int = 0
-    numbers: list[tuple[str, str]] = field(default_factory=list)  # (area, number), direct mode
-    reviewed: int = 0  # files to upload through review
-    places: Counter[tuple[str, str, bool]] = field(
-        default_factory=Counter
-    )  # files per batch target
-    resumed: int = 0  # uploads an earlier run left, straight to a batch
-    manifest_problems: list[ManifestProblem] = field(default_factory=list)
-    waves: int = 1
-    cost: Cost | None = None  # known when the areas' drawings could be read
-    cost_seconds: float | None = None  # at the budget Procore reported
-    budget_note: str = ""
 
 
 async def plan_only(

@@ -19,12 +19,12 @@ from typing import Any
 import aiohttp
 import anyio
 
-from .errors import AuthenticationError, ConfigError, FileRejected, ProcoreError
-from .manifest import read_manifest
-from .procore import ProcoreClient, Reply
-from .scan import describe, walk
-from .settings import Credentials, Settings
-from .target import area_in, set_in
+from bulkimport.errors import AuthenticationError, ConfigError, FileRejected, ProcoreError
+from bulkimport.procore.client import ProcoreClient, Reply
+from bulkimport.settings import Credentials, Settings
+from bulkimport.source.manifest import read_manifest
+from bulkimport.source.scan import describe, walk
+from bulkimport.stages.target import area_in, set_in
 
 CLOCK_TOLERANCE = 60.0  # seconds; tickets expire after an hour, so a minute is already a lot
 TOKEN_ENDPOINT = "POST /oauth/token"

@@ -18,11 +18,11 @@ from typing import Any
 import anyio
 import structlog
 
-from . import run_status
-from .errors import JournalError
-from .journal import Journal
-from .models import FileState, Plan
-from .pacing import RateBudget
+from bulkimport import run_status
+from bulkimport.errors import JournalError
+from bulkimport.journal.store import Journal
+from bulkimport.models import FileState, Plan
+from bulkimport.procore.pacing import RateBudget
 
 log = structlog.get_logger("bulkimport.progress")
 

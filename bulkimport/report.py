@@ -23,10 +23,10 @@ from typing import Any
 
 import anyio
 
-from .estimate import duration
-from .journal import FileRow, Journal
-from .models import FileState, Plan
-from .pipeline import PlanSummary, RunResult
+from bulkimport.estimate import duration
+from bulkimport.journal.store import FileRow, Journal
+from bulkimport.models import FileState, Plan
+from bulkimport.outcome import PlanSummary, RunResult
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1

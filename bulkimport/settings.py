@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
-from .logs import pin_secret
+from bulkimport.errors import ConfigError
+from bulkimport.logs import pin_secret
 
 SAME_REVISION_CHOICES = ("received-date", "fail", "skip")
 

@@ -148,7 +148,7 @@ async def test_the_example_seed_file_in_configs_loads():
 
 
 def test_cli_options_for_each_reading_reach_the_config():
-    from bulkimport.emulator_cli import _emulator_config, emulator
+    from bulkimport.cli.emulator_command import _emulator_config, emulator
 
     args = [
         "--require-project-id",
@@ -185,7 +185,7 @@ def test_cli_options_for_each_reading_reach_the_config():
 def test_cli_refuses_bad_reading_settings(args: list[str]):
     import click
 
-    from bulkimport.emulator_cli import _emulator_config, emulator
+    from bulkimport.cli.emulator_command import _emulator_config, emulator
 
     with pytest.raises((click.UsageError, ValueError)):
         _emulator_config(emulator.make_context("emulator", args).params)

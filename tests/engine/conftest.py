@@ -15,8 +15,9 @@ import anyio
 import pytest
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
-from bulkimport.pipeline import RunResult, run_import
-from bulkimport.procore import ProcoreClient
+from bulkimport.outcome import RunResult
+from bulkimport.pipeline import run_import
+from bulkimport.procore.client import ProcoreClient
 from bulkimport.report import report_entries
 from bulkimport.samples import pdf_frame
 from bulkimport.settings import Credentials, Settings, parse_settings

@@ -11,12 +11,12 @@ import aiohttp
 import pytest
 
 from bulkimport.emulator import EmulatorConfig, Faults, serve
-from bulkimport.journal import FileRow
+from bulkimport.journal.store import FileRow
 from bulkimport.models import FileState, Plan
 from bulkimport.pipeline import run_import
-from bulkimport.readback import LogIndex, outcome, row_key
 from bulkimport.report import exit_code, summary_text, totals
 from bulkimport.samples import write_archive
+from bulkimport.stages.readback import LogIndex, outcome, row_key
 
 from .conftest import (
     CREDENTIALS,
@@ -299,8 +299,8 @@ async def test_an_upload_deleted_from_items_to_review_is_sent_again(tmp_path: Pa
 
 
 def test_an_older_drawing_upload_is_never_taken_for_a_pending_batch():
-    from bulkimport.journal import PendingBatch
-    from bulkimport.prior_imports import same_batch
+    from bulkimport.journal.store import PendingBatch
+    from bulkimport.stages.prior_imports import same_batch
 
     rows = (row(rel="a/page1.pdf", drawing_id=None, review=True, state=FileState.BATCHED),)
     batch = PendingBatch("t", 5, 3, True, rows, created_at=1_800_000_000.0)
@@ -322,8 +322,8 @@ def test_an_older_drawing_upload_is_never_taken_for_a_pending_batch():
 async def test_a_failure_quotes_what_procore_has_for_the_drawing(tmp_path: Path):
     """The note of a file the log does not show names the drawing's revisions, read for that
     drawing alone (every set, obsolete and deleted included)."""
-    from bulkimport.procore import ProcoreClient
-    from bulkimport.readback import what_procore_has
+    from bulkimport.procore.client import ProcoreClient
+    from bulkimport.stages.readback import what_procore_has
 
     async with serve(EmulatorConfig(processing_delay=0)) as emu:
         root = tmp_path / "src"

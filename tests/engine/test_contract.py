@@ -19,10 +19,10 @@ import pytest
 from bulkimport.emulator import EmulatorConfig, Faults, RateLimits, RunningEmulator, serve
 from bulkimport.models import FileState, Plan
 from bulkimport.pipeline import run_import
-from bulkimport.procore import ProcoreClient, rate_limit_wait
+from bulkimport.procore.client import ProcoreClient, rate_limit_wait
 from bulkimport.report import exit_code, report_entries, totals
-from bulkimport.sender import date_time
 from bulkimport.settings import parse_settings
+from bulkimport.stages.sender import date_time
 
 from .conftest import (
     CREDENTIALS,
@@ -155,7 +155,7 @@ async def test_a_batch_refused_as_a_whole_is_split_until_the_bad_files_stand_alo
 async def test_a_split_interrupted_by_a_crash_resends_its_parts_not_the_whole(tmp_path: Path):
     """The parts of a split are journalled before the refused batch is closed; what a later
     run finds pending are the parts, with their own tokens."""
-    from bulkimport.journal import Journal
+    from bulkimport.journal.store import Journal
 
     async with serve(EmulatorConfig(processing_delay=0, refusal_style="batch")) as emu:
         from .test_resilience import upload_without_batching

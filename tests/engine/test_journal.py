@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bulkimport.journal import Journal
+from bulkimport.journal.store import Journal
 from bulkimport.models import FileState
 
 pytestmark = pytest.mark.anyio

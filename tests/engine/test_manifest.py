@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bulkimport.errors import ConfigError
-from bulkimport.manifest import normal_path, parse_day, read_manifest
+from bulkimport.source.manifest import normal_path, parse_day, read_manifest
 
 
 def write(tmp_path: Path, text: str, bom: bool = False) -> Path:

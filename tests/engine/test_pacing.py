@@ -7,7 +7,7 @@ import time
 import anyio
 import pytest
 
-from bulkimport.pacing import RateBudget, Window, read_window, spacing, window_seconds
+from bulkimport.procore.pacing import RateBudget, Window, read_window, spacing, window_seconds
 
 
 def test_headers_are_read_or_ignored():

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bulkimport.pdf_check import NotImportable, check_pdf
 from bulkimport.samples import write_sparse_pdf
+from bulkimport.source.pdf_check import NotImportable, check_pdf
 
 from .conftest import pdf_bytes
 from .messy_archive import encrypted_pdf, multipage_pdf

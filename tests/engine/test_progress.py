@@ -15,9 +15,9 @@ from rich.console import Console
 from structlog.testing import capture_logs
 
 from bulkimport import logs
-from bulkimport.display import budget_line, render
+from bulkimport.cli.display import budget_line, render
 from bulkimport.models import Plan
-from bulkimport.pacing import RateBudget
+from bulkimport.procore.pacing import RateBudget
 from bulkimport.progress import Budget, Figures, RunStats, figures, show_progress
 
 
@@ -164,10 +164,10 @@ def test_records_go_to_whatever_stderr_is_now(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_the_summary_tables_list_the_first_20_files_that_did_not_arrive(tmp_path):
-    from bulkimport.display import summary
-    from bulkimport.journal import FileRow
+    from bulkimport.cli.display import summary
+    from bulkimport.journal.store import FileRow
     from bulkimport.models import FileState
-    from bulkimport.pipeline import RunResult
+    from bulkimport.outcome import RunResult
 
     def row(n: int) -> FileRow:
         values: dict[str, object] = dict.fromkeys(FileRow.__dataclass_fields__)

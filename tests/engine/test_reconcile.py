@@ -16,9 +16,9 @@ import pytest
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.pipeline import run_import
-from bulkimport.reconcile import Reconciliation, reconcile
-from bulkimport.reconcile_compare import Status
-from bulkimport.reconcile_report import exit_code, summary_text
+from bulkimport.reconcile.compare import Status
+from bulkimport.reconcile.report import exit_code, summary_text
+from bulkimport.reconcile.run import Reconciliation, reconcile
 from bulkimport.report import exit_code as run_exit_code
 from bulkimport.settings import Settings, parse_settings
 

@@ -15,15 +15,15 @@ import anyio
 import pytest
 
 from bulkimport.emulator import EmulatorConfig, RateLimits, Wan, serve
-from bulkimport.journal import Journal
+from bulkimport.journal.store import Journal
 from bulkimport.models import FileState
 from bulkimport.pipeline import run_import
-from bulkimport.procore import ProcoreClient
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.procore.storage import post_file
 from bulkimport.report import exit_code
 from bulkimport.samples import write_archive
-from bulkimport.scan import describe, walk
-from bulkimport.storage import post_file
-from bulkimport.target import Targets
+from bulkimport.source.scan import describe, walk
+from bulkimport.stages.target import Targets
 
 from .conftest import (
     CREDENTIALS,

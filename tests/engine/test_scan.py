@@ -8,10 +8,7 @@ from pathlib import Path
 import pytest
 
 from bulkimport.errors import ConfigError, FileRejected
-from bulkimport.manifest import read_manifest
 from bulkimport.models import Plan
-from bulkimport.planner import Context, decide, order_files
-from bulkimport.scan import discipline_of, examine, parse_name, selected, walk
 from bulkimport.settings import (
     DEFAULT_DISCIPLINES,
     DEFAULT_FILENAME_PATTERN,
@@ -19,6 +16,9 @@ from bulkimport.settings import (
     SourceSettings,
     parse_settings,
 )
+from bulkimport.source.manifest import read_manifest
+from bulkimport.source.planner import Context, decide, order_files
+from bulkimport.source.scan import discipline_of, examine, parse_name, selected, walk
 
 from .conftest import pdf_bytes
 

@@ -14,11 +14,12 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from bulkimport import cli, logs
+from bulkimport import logs
+from bulkimport.cli import commands as cli
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.emulator.uploads import upload_json
 from bulkimport.pipeline import run_import
-from bulkimport.procore import ProcoreClient
+from bulkimport.procore.client import ProcoreClient
 from bulkimport.report import exit_code, write_report
 from bulkimport.samples import write_archive
 

@@ -150,7 +150,7 @@ def test_the_shipped_examples_load(name: str):
 
 
 def test_the_migration_register_reads_cleanly():
-    from bulkimport.manifest import read_manifest
+    from bulkimport.source.manifest import read_manifest
 
     settings = load_settings(CONFIGS / "migration.toml")
     assert settings.source.manifest is not None

@@ -10,10 +10,10 @@ import pytest
 
 from bulkimport.emulator import RunningEmulator
 from bulkimport.errors import PolicyExpired, StorageError
-from bulkimport.procore import ProcoreClient
-from bulkimport.scan import describe, walk
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.procore.storage import post_file, retryable
 from bulkimport.settings import SourceSettings
-from bulkimport.storage import post_file, retryable
+from bulkimport.source.scan import describe, walk
 
 from .conftest import emulator_state, write_pdf
 from .test_scan import settings_at

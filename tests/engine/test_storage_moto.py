@@ -35,8 +35,8 @@ from moto.server import ThreadedMotoServer
 
 from bulkimport.errors import StorageError
 from bulkimport.models import DrawingFile, Ticket
-from bulkimport.procore import ticket_from
-from bulkimport.storage import post_file, retryable
+from bulkimport.procore.client import ticket_from
+from bulkimport.procore.storage import post_file, retryable
 
 from .conftest import write_pdf
 

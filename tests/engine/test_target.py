@@ -9,9 +9,9 @@ import pytest
 from bulkimport.emulator import RunningEmulator
 from bulkimport.errors import ConfigError, FileRejected
 from bulkimport.models import DrawingFile
-from bulkimport.procore import ProcoreClient
+from bulkimport.procore.client import ProcoreClient
 from bulkimport.settings import TargetSettings
-from bulkimport.target import DrawingIndex, Targets
+from bulkimport.stages.target import DrawingIndex, Targets
 
 pytestmark = pytest.mark.anyio
 

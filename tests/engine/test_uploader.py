@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bulkimport.models import Ticket
-from bulkimport.uploader import too_old
+from bulkimport.stages.uploader import too_old
 
 
 def ticket(issued: float, life: float) -> Ticket:

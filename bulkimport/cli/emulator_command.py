@@ -10,34 +10,18 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import click
 import structlog
 
-from . import logs
-from .emulator import EmulatorConfig, Faults, RateLimits, SeedError, Wan, serve
-from .report import EXIT_USAGE
+from bulkimport import logs
+from bulkimport.cli.options import LOG_FORMAT, verbosity
+from bulkimport.report import EXIT_USAGE
 
-LOG_FORMAT = click.option(
-    "--log-format",
-    type=click.Choice(["auto", "console", "json"]),
-    default="auto",
-    show_default=True,
-    help="Logs on stderr: console on a terminal, JSON lines otherwise.",
-)
-VERBOSE = click.option(
-    "-v", "--verbose", count=True, help="More log detail: -v adds per-file events (debug)."
-)
-QUIET = click.option(
-    "-q", "--quiet", count=True, help="Less log detail: -q warnings and errors, -qq errors only."
-)
-
-
-def verbosity(command: Any) -> Any:
-    """`-v` and `-q`, on every command."""
-    return VERBOSE(QUIET(command))
+if TYPE_CHECKING:
+    from bulkimport.emulator import EmulatorConfig
 
 
 def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]:
@@ -230,6 +214,9 @@ def emulator(**options: Any) -> None:
     credentials, company, project, drawing areas and sets; then logs requests to stderr
     (`-q`: not each request, only warnings and errors).
     """
+    # Loaded here, not at the top: `bulkimport run` must not import the emulator.
+    from bulkimport.emulator import SeedError
+
     logs.configure(options["log_format"], logs.level_for(options["verbose"], options["quiet"]))
     try:
         config = _emulator_config(options)
@@ -243,6 +230,8 @@ def emulator(**options: Any) -> None:
 
 
 def _emulator_config(o: dict[str, Any]) -> EmulatorConfig:
+    from bulkimport.emulator import EmulatorConfig, Faults, RateLimits, Wan
+
     bandwidth = o["s3_bandwidth"]
     return EmulatorConfig(
         host=o["host"],
@@ -293,6 +282,8 @@ def _emulator_config(o: dict[str, Any]) -> EmulatorConfig:
 
 
 async def _serve_until_signal(config: EmulatorConfig) -> None:
+    from bulkimport.emulator import serve
+
     log = structlog.get_logger("bulkimport.emulator")
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with serve(config) as running:

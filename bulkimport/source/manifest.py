@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from .errors import ConfigError
+from bulkimport.errors import ConfigError
 
 COLUMNS = (
     "path",

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from .errors import FileRejected
-from .models import DrawingFile, Plan
-from .progress import RunStats
-from .scan import check_file, check_files
-from .settings import SourceSettings
+from bulkimport.errors import FileRejected
+from bulkimport.models import DrawingFile, Plan
+from bulkimport.progress import RunStats
+from bulkimport.settings import SourceSettings
+from bulkimport.source.scan import check_file, check_files
 
 # pypdf holds the GIL, so more threads would only queue for it; a few still let slow opens
 # (a network share costs a round trip per open) overlap.

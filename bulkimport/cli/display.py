@@ -21,11 +21,11 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from .estimate import duration
-from .models import FileState
-from .pipeline import RunResult
-from .progress import Budget, Figures
-from .report import HEADINGS, totals, why
+from bulkimport.estimate import duration
+from bulkimport.models import FileState
+from bulkimport.outcome import RunResult
+from bulkimport.progress import Budget, Figures
+from bulkimport.report import HEADINGS, totals, why
 
 STAGES = (  # (journal state, what the display calls it), in the pipeline's order
     (FileState.PLANNED, "planned"),

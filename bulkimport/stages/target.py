@@ -17,12 +17,12 @@ from typing import Any
 import anyio
 import structlog
 
-from .errors import ConfigError, FileRejected, ProcoreError, ProcoreRejected
-from .models import DrawingFile, Target
-from .procore import ProcoreClient
-from .settings import TargetSettings
+from bulkimport.errors import ConfigError, FileRejected, ProcoreError, ProcoreRejected
+from bulkimport.models import DrawingFile, Target
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.settings import TargetSettings
 
-log = structlog.get_logger("bulkimport.target")
+log = structlog.get_logger("bulkimport.stages.target")
 
 RevisionKey = tuple[str, int, str | None, str | None]  # revision, set, drawing and received date
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TextIO
 
-from .errors import JournalBusy
+from bulkimport.errors import JournalBusy
 
 
 def hold_run_lock(path: Path) -> TextIO:

@@ -19,9 +19,9 @@ from aiofiles.threadpool.binary import AsyncBufferedReader
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
-from .errors import PolicyExpired, StorageError
-from .models import DrawingFile, Ticket
-from .settings import plain_http_allowed
+from bulkimport.errors import PolicyExpired, StorageError
+from bulkimport.models import DrawingFile, Ticket
+from bulkimport.settings import plain_http_allowed
 
 CHUNK = 1024 * 1024
 MIN_RATE = 256 * 1024  # bytes/s: the slowest link a POST's timeout allows for

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import anyio
 import structlog
 
-log = structlog.get_logger("bulkimport.pacing")
+log = structlog.get_logger("bulkimport.procore.pacing")
 
 JITTER = 0.25  # seconds of spread after a pause, so callers do not all start at once
 LOW_WATER = 0.2  # below this share of the window left, spread the rest until Reset

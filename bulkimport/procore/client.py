@@ -23,13 +23,13 @@ import aiohttp
 import anyio
 import structlog
 
-from .errors import AuthenticationError, ProcoreRejected, ProcoreUnavailable
-from .logs import keep_secret
-from .models import Target, Ticket
-from .pacing import RateBudget
-from .settings import Credentials, ProcoreSettings, plain_http_allowed
+from bulkimport.errors import AuthenticationError, ProcoreRejected, ProcoreUnavailable
+from bulkimport.logs import keep_secret
+from bulkimport.models import Target, Ticket
+from bulkimport.procore.pacing import RateBudget
+from bulkimport.settings import Credentials, ProcoreSettings, plain_http_allowed
 
-log = structlog.get_logger("bulkimport.procore")
+log = structlog.get_logger("bulkimport.procore.client")
 
 RENEW_BEFORE = 300.0  # renew a token this long before it expires, or at 3/4 of a short life
 DEFAULT_TICKET_LIFE = 3600.0

@@ -21,11 +21,11 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from .errors import ConfigError, FileRejected
-from .manifest import ManifestRow
-from .models import DrawingFile
-from .pdf_check import NotImportable, check_pdf
-from .settings import Settings, SourceSettings
+from bulkimport.errors import ConfigError, FileRejected
+from bulkimport.models import DrawingFile
+from bulkimport.settings import Settings, SourceSettings
+from bulkimport.source.manifest import ManifestRow
+from bulkimport.source.pdf_check import NotImportable, check_pdf
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,14 @@ import aiohttp
 import anyio
 import structlog
 
-from .emulator import EmulatorConfig, serve
-from .pipeline import RunResult, run_import
-from .progress import Figures, follow
-from .samples import write_archive
-from .settings import Credentials, parse_settings
+from bulkimport.emulator import EmulatorConfig, serve
+from bulkimport.outcome import RunResult
+from bulkimport.pipeline import run_import
+from bulkimport.progress import Figures, follow
+from bulkimport.samples import write_archive
+from bulkimport.settings import Credentials, parse_settings
 
-log = structlog.get_logger("bulkimport.demo")
+log = structlog.get_logger("bulkimport.cli.demo")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,10 @@ import aiohttp
 import anyio
 import structlog
 
-from .errors import ConfigError, FileRejected, ProcoreRejected
-from .journal import FileRow, Journal
-from .manifest import Manifest, read_manifest
-from .planner import IN_PROCORE, sha256_of
-from .procore import ProcoreClient
-from .reconcile_compare import (
+from bulkimport.errors import ConfigError, FileRejected, ProcoreRejected
+from bulkimport.journal.store import FileRow, Journal
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.reconcile.compare import (
     NOT_ARRIVED,
     AreaLog,
     Expected,
@@ -35,11 +33,13 @@ from .reconcile_compare import (
     compare,
     extras,
 )
-from .scan import Found, describe, examine, found_at, walk
-from .settings import Credentials, Settings
-from .target import area_in, set_in
+from bulkimport.settings import Credentials, Settings
+from bulkimport.source.manifest import Manifest, read_manifest
+from bulkimport.source.planner import IN_PROCORE, sha256_of
+from bulkimport.source.scan import Found, describe, examine, found_at, walk
+from bulkimport.stages.target import area_in, set_in
 
-log = structlog.get_logger("bulkimport.reconcile")
+log = structlog.get_logger("bulkimport.reconcile.run")
 
 CHUNK = 500  # files per journal round trip
 SENT = frozenset(IN_PROCORE)  # rows holding the values the engine sent and Procore took

@@ -24,10 +24,10 @@ from typing import Any, TextIO, TypeVar
 
 import anyio
 
-from .errors import JournalError
-from .journal_schema import SCHEMA, SCHEMA_VERSION, migrate
-from .models import Batch, DrawingFile, FileState, Target
-from .run_lock import hold_run_lock
+from bulkimport.errors import JournalError
+from bulkimport.journal.lock import hold_run_lock
+from bulkimport.journal.schema import SCHEMA, SCHEMA_VERSION, migrate
+from bulkimport.models import Batch, DrawingFile, FileState, Target
 
 T = TypeVar("T")
 # Imported, and not yet seen in the drawing log: each run reads these back again (a sheet in

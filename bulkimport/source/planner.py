@@ -41,15 +41,15 @@ from pathlib import Path
 import anyio
 from anyio.abc import ObjectSendStream
 
-from .checks import Checks, checked_in_pool
-from .errors import FileRejected
-from .journal import FileRow, Journal
-from .manifest import Manifest, ManifestProblem, ManifestRow
-from .models import DrawingFile, FileState, Plan, Target, Uploaded
-from .progress import RunStats
-from .scan import Found, describe, found_at, walk
-from .settings import Settings, SourceSettings
-from .stopping import Stop
+from bulkimport.errors import FileRejected
+from bulkimport.journal.store import FileRow, Journal
+from bulkimport.models import DrawingFile, FileState, Plan, Target, Uploaded
+from bulkimport.progress import RunStats
+from bulkimport.settings import Settings, SourceSettings
+from bulkimport.source.checks import Checks, checked_in_pool
+from bulkimport.source.manifest import Manifest, ManifestProblem, ManifestRow
+from bulkimport.source.scan import Found, describe, found_at, walk
+from bulkimport.stopping import Stop
 
 CHUNK = 500  # files per journal round trip
 UPLOAD_PLANS = frozenset({Plan.NEW, Plan.CHANGED, Plan.RESUME, Plan.RETRY})

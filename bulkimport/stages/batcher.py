@@ -14,7 +14,7 @@ import uuid
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from .models import Batch, Target, Uploaded
+from bulkimport.models import Batch, Target, Uploaded
 
 
 def new_token() -> str:

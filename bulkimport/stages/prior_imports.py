@@ -20,8 +20,8 @@ from typing import Any
 
 import structlog
 
-from .journal import FileRow, PendingBatch
-from .procore import ProcoreClient
+from bulkimport.journal.store import FileRow, PendingBatch
+from bulkimport.procore.client import ProcoreClient
 
 log = structlog.get_logger("bulkimport.batch")
 

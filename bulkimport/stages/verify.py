@@ -14,15 +14,15 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream
 
-from .errors import ProcoreError, ProcoreRejected
-from .journal import Journal
-from .procore import ProcoreClient
-from .progress import RunStats
-from .readback import read_back
-from .sender import Sent
-from .stopping import Stop
+from bulkimport.errors import ProcoreError, ProcoreRejected
+from bulkimport.journal.store import Journal
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.progress import RunStats
+from bulkimport.stages.readback import read_back
+from bulkimport.stages.sender import Sent
+from bulkimport.stopping import Stop
 
-log = structlog.get_logger("bulkimport.verify")
+log = structlog.get_logger("bulkimport.stages.verify")
 
 DONE = frozenset({"reviewed", "ready_for_review"})
 GONE = "gone"

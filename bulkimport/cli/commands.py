@@ -20,19 +20,23 @@ import click
 import structlog
 from rich.console import Console
 
-from . import __version__, display, logs, run_status, status_report
-from .emulator_cli import LOG_FORMAT, emulator, verbosity
-from .errors import (
+from bulkimport import __version__, logs, run_status
+from bulkimport.cli import display
+from bulkimport.cli import status_command as status_report
+from bulkimport.cli.emulator_command import emulator
+from bulkimport.cli.options import LOG_FORMAT, verbosity
+from bulkimport.errors import (
     AuthenticationError,
     BulkImportError,
     ConfigError,
     JournalBusy,
     JournalError,
 )
-from .pipeline import RunResult, plan_only, run_import
-from .preflight import Status, preflight
-from .progress import figures, follow
-from .report import (
+from bulkimport.outcome import RunResult
+from bulkimport.pipeline import plan_only, run_import
+from bulkimport.preflight import Status, preflight
+from bulkimport.progress import figures, follow
+from bulkimport.report import (
     EXIT_OK,
     EXIT_SOME_FAILED,
     EXIT_STOPPED,
@@ -42,7 +46,7 @@ from .report import (
     summary_text,
     write_report,
 )
-from .settings import Credentials, Settings, load_settings
+from bulkimport.settings import Credentials, Settings, load_settings
 
 CONFIG = click.option(
     "--config",
@@ -295,9 +299,9 @@ def reconcile_command(
     calls only. Exit status: 0 every file is in Procore as meant (extra drawings allowed);
     1 some file is not; 2 usage or configuration error; 3 credentials refused.
     """
-    from . import reconcile_report
-    from .errors import ProcoreRejected
-    from .reconcile import reconcile
+    from bulkimport.errors import ProcoreRejected
+    from bulkimport.reconcile import report as reconcile_report
+    from bulkimport.reconcile.run import reconcile
 
     logs.configure(log_format, logs.level_for(verbose, quiet))
     settings = _settings(config_path, source, journal)
@@ -390,7 +394,7 @@ def demo(
     files: int, keep: Path | None, log_format: logs.LogFormat, verbose: int, quiet: int
 ) -> None:
     """Import sample drawings into the built-in emulator and check every one arrived once."""
-    from .demo import run_demo
+    from bulkimport.cli.demo import run_demo
 
     logs.configure(log_format, logs.level_for(verbose, quiet))
     if files < 1:

@@ -19,16 +19,16 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from .checks import Checks
-from .errors import FileRejected, PolicyExpired, ProcoreError, StorageError
-from .journal import Journal
-from .models import DrawingFile, Target, Ticket, Uploaded
-from .planner import sha256_of
-from .procore import ProcoreClient, backoff
-from .progress import RunStats
-from .stopping import Stop
-from .storage import MIN_RATE, post_file, retryable
-from .target import DrawingIndex, Targets, revision_key
+from bulkimport.errors import FileRejected, PolicyExpired, ProcoreError, StorageError
+from bulkimport.journal.store import Journal
+from bulkimport.models import DrawingFile, Target, Ticket, Uploaded
+from bulkimport.procore.client import ProcoreClient, backoff
+from bulkimport.procore.storage import MIN_RATE, post_file, retryable
+from bulkimport.progress import RunStats
+from bulkimport.source.checks import Checks
+from bulkimport.source.planner import sha256_of
+from bulkimport.stages.target import DrawingIndex, Targets, revision_key
+from bulkimport.stopping import Stop
 
 log = structlog.get_logger("bulkimport.upload")
 

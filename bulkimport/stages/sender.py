@@ -24,14 +24,14 @@ from typing import Any
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from .batcher import new_token
-from .errors import ProcoreError, ProcoreRejected, ProcoreUnavailable
-from .journal import Journal, PendingBatch
-from .models import Batch, Target, Uploaded
-from .planner import file_from_row
-from .prior_imports import already_sent
-from .procore import ProcoreClient
-from .progress import RunStats
+from bulkimport.errors import ProcoreError, ProcoreRejected, ProcoreUnavailable
+from bulkimport.journal.store import Journal, PendingBatch
+from bulkimport.models import Batch, Target, Uploaded
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.progress import RunStats
+from bulkimport.source.planner import file_from_row
+from bulkimport.stages.batcher import new_token
+from bulkimport.stages.prior_imports import already_sent
 
 log = structlog.get_logger("bulkimport.batch")
 

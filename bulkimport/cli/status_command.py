@@ -14,11 +14,11 @@ from pathlib import Path
 
 import anyio
 
-from . import run_status
-from .estimate import duration
-from .journal import Journal
-from .progress import IN_FLIGHT, Figures
-from .run_status import RunRecord
+from bulkimport import run_status
+from bulkimport.estimate import duration
+from bulkimport.journal.store import Journal
+from bulkimport.progress import IN_FLIGHT, Figures
+from bulkimport.run_status import RunRecord
 
 WATCH_EVERY = 1.0  # seconds between looks at the journal while watching
 

@@ -20,13 +20,13 @@ from typing import Any
 
 import structlog
 
-from .errors import ProcoreError
-from .journal import UNCONFIRMED, FileRow, Journal
-from .models import FileState
-from .procore import ProcoreClient
-from .progress import RunStats
+from bulkimport.errors import ProcoreError
+from bulkimport.journal.store import UNCONFIRMED, FileRow, Journal
+from bulkimport.models import FileState
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.progress import RunStats
 
-log = structlog.get_logger("bulkimport.readback")
+log = structlog.get_logger("bulkimport.stages.readback")
 
 REVISIONS = "GET /rest/v1.0/projects/{id}/drawing_revisions"
 Key = tuple[int, str, int, str | None, str | None]  # drawing, revision, set, drawing/received day

@@ -18,9 +18,9 @@ from typing import Any
 
 import anyio
 
-from .reconcile import Reconciliation
-from .reconcile_compare import Extra, Outcome, Status
-from .report import EXIT_OK, EXIT_SOME_FAILED, csv_path
+from bulkimport.reconcile.compare import Extra, Outcome, Status
+from bulkimport.reconcile.run import Reconciliation
+from bulkimport.report import EXIT_OK, EXIT_SOME_FAILED, csv_path
 
 SHOWN = 20  # non-matching files and extra drawings named on stdout; the report has them all
 

@@ -1,0 +1,1 @@
+"""`bulkimport reconcile`: the archive compared with Procore's drawing log."""
