@@ -15,6 +15,8 @@ Review-mode files have no drawing to look in until a person reviews them; their 
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left
 from collections.abc import Mapping
 from typing import Any
 
@@ -68,22 +70,36 @@ def describe_revision(key: Key) -> str:
 
 
 class LogIndex:
-    """The revisions listed, kept small: a run may read back 100,000 of them, so only a hash
-    of each key is kept (a collision would need two 64-bit hashes of different revisions to
-    meet, among the revisions of one area and set)."""
+    """The revisions listed, kept small: a run may read back 100,000 of them, so only a 64-bit
+    hash of each key is kept, in sorted arrays (8 bytes a revision, where a set of ints costs
+    about 90). A collision would need two different revisions of one area and set to meet.
+    Every `add` comes before the first `has`: the listing is read whole, then the files."""
 
     def __init__(self) -> None:
-        self.exact: set[int] = set()
-        self.any_received: set[int] = set()
+        self._exact = array("q")
+        self._any_received = array("q")
+        self._sorted = True
 
     def add(self, revision: Mapping[str, Any]) -> None:
         key = listed_key(revision)
-        self.exact.add(hash(key))
-        self.any_received.add(hash(key[:4]))
+        self._exact.append(hash(key))
+        self._any_received.append(hash(key[:4]))
+        self._sorted = False
 
     def has(self, key: Key) -> bool:
         """Sent without a received date, any received date matches: Procore may fill one in."""
-        return hash(key) in self.exact or (key[4] is None and hash(key[:4]) in self.any_received)
+        if not self._sorted:
+            self._exact = array("q", sorted(self._exact))
+            self._any_received = array("q", sorted(self._any_received))
+            self._sorted = True
+        return _holds(self._exact, hash(key)) or (
+            key[4] is None and _holds(self._any_received, hash(key[:4]))
+        )
+
+
+def _holds(hashes: array[int], value: int) -> bool:
+    at = bisect_left(hashes, value)
+    return at < len(hashes) and hashes[at] == value
 
 
 def outcome(row: FileRow, status: str, log_index: LogIndex) -> tuple[FileState, str | None]:
