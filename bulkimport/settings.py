@@ -11,15 +11,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 from urllib.parse import urlsplit
 
 from bulkimport.errors import ConfigError
 from bulkimport.logs import pin_secret
-
-SAME_REVISION_CHOICES = ("received-date", "fail", "skip")
 
 DEFAULT_FILENAME_PATTERN = (
     r"^(?P<number>[A-Za-z]{1,3}[-_. ]?\d+(?:\.\d+)*[A-Za-z]?)"
@@ -53,6 +52,13 @@ DEFAULT_DISCIPLINES: dict[str, str] = {
 }
 
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Section = TypeVar("_Section", bound="DataclassInstance")
+_Choice = TypeVar("_Choice", bound=str)
+
+
 @dataclass(frozen=True, slots=True)
 class Credentials:
     client_id: str
@@ -68,13 +74,24 @@ class Credentials:
         return f"Credentials(client_id={self.client_id!r}, client_secret='***')"
 
 
+# The modes a setting can name. Each is written once, here: the type the settings carry and
+# the choices the config is checked against (`typing.get_args`).
+UploadScope = Literal["project", "company"]  # where uploads are created
+Multipage = Literal["error", "review"]  # a PDF with several pages: refuse it, or review it
+TargetMode = Literal["direct", "review"]  # drawing_id and no OCR, or Items to Review
+# A changed file whose revision label, set and dates Procore already has: import it with today's
+# received date, fail it, or leave it.
+SameRevision = Literal["received-date", "fail", "skip"]
+SAME_REVISION_CHOICES: tuple[SameRevision, ...] = get_args(SameRevision)
+
+
 @dataclass(frozen=True, slots=True)
 class ProcoreSettings:
     api_base: str
     login_base: str
     company_id: int
     project_id: int
-    upload_scope: str = "project"  # or "company"
+    upload_scope: UploadScope = "project"
     timeout: float = 60.0  # seconds for one API call
     max_attempts: int = 5
 
@@ -90,7 +107,7 @@ class SourceSettings:
     manifest: Path | None = None  # a CSV register: path, number, title, revision, dates, ...
     manifest_only: bool = False  # import only the files the manifest lists
     layout: str | None = None  # e.g. "{drawing_area}/{drawing_set}/*.pdf"
-    multipage: str = "error"  # or "review": through Procore's Items to Review
+    multipage: Multipage = "error"
     max_file_size: int = 1024**3  # bytes
     follow_links: bool = False  # symlinks that lead outside the root
 
@@ -100,12 +117,13 @@ class TargetSettings:
     drawing_area: str | int | None = None  # the default when the manifest or layout has none
     drawing_set: str | int | None = None
     create_missing_set: bool = False
-    mode: str = "direct"  # or "review": Procore reads number and title, sheets wait for review
+    mode: TargetMode = "direct"
 
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
-    journal: Path
+    # Relative to the config file's folder when the settings come from one (`parse_settings`).
+    journal: Path = Path("bulkimport-journal.sqlite3")
     create_upload_workers: int = 4
     upload_workers: int = 8
     batch_size: int = 50
@@ -117,9 +135,7 @@ class EngineSettings:
     progress_interval: float = 10.0
     max_requests_per_hour: int | None = None  # leave the rest of the budget to others
     drain_timeout: float = 120.0  # after a first Ctrl+C, how long in-flight work may finish
-    # A changed file whose revision label, set and dates Procore already has: import it with
-    # today's received date ("received-date"), fail it ("fail"), or leave it ("skip").
-    same_revision: str = "received-date"
+    same_revision: SameRevision = "received-date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +156,7 @@ class Settings:
 
 
 def load_settings(path: Path) -> Settings:
+    """The settings of a TOML config file; relative paths are relative to its folder."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -150,85 +167,60 @@ def load_settings(path: Path) -> Settings:
 
 
 def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
-    """Validate a parsed config; relative paths are taken relative to `base`."""
-    known = {"procore", "source", "target", "engine"}
-    unknown = set(raw) - known
+    """Validate a parsed config; relative paths are taken relative to `base`.
+
+    Only the keys the config gives are read; every other value is the dataclass's default, so
+    each default is written once, on its field."""
+    unknown = set(raw) - set(SECTIONS)
     if unknown:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(unknown))}")
-    procore = _section(raw, "procore", ProcoreSettings)
-    source = _section(raw, "source", SourceSettings)
-    target = _section(raw, "target", TargetSettings, required=False)
-    engine = _section(raw, "engine", EngineSettings, required=False)
-    try:
-        settings = Settings(
-            procore=ProcoreSettings(
-                api_base=_url(procore, "api_base"),
-                login_base=_url(procore, "login_base"),
-                company_id=_int(procore, "company_id"),
-                project_id=_int(procore, "project_id"),
-                upload_scope=_choice(procore, "upload_scope", ("project", "company"), "project"),
-                timeout=_number(procore, "timeout", 60.0),
-                max_attempts=int(_number(procore, "max_attempts", 5)),
-            ),
-            source=SourceSettings(
-                root=_path(source, "root", base),
-                include=_strings(source, "include", ("**/*.pdf",)),
-                exclude=_strings(source, "exclude", ()),
-                filename_pattern=str(source.get("filename_pattern", DEFAULT_FILENAME_PATTERN)),
-                default_revision=str(source.get("default_revision", "0")),
-                disciplines=_disciplines(source.get("disciplines", {})),
-                manifest=_path(source, "manifest", base) if "manifest" in source else None,
-                manifest_only=_flag(source, "manifest_only"),
-                layout=_layout(source.get("layout")),
-                multipage=_choice(source, "multipage", ("error", "review"), "error"),
-                max_file_size=_positive(source, "max_file_size", 1024**3),
-                follow_links=_flag(source, "follow_links"),
-            ),
-            target=TargetSettings(
-                drawing_area=_name_or_id(target, "drawing_area"),
-                drawing_set=_name_or_id(target, "drawing_set"),
-                create_missing_set=_flag(target, "create_missing_set"),
-                mode=_choice(target, "mode", ("direct", "review"), "direct"),
-            ),
-            engine=EngineSettings(
-                journal=_path(engine, "journal", base, default="bulkimport-journal.sqlite3"),
-                create_upload_workers=_positive(engine, "create_upload_workers", 4),
-                upload_workers=_positive(engine, "upload_workers", 8),
-                batch_size=_positive(engine, "batch_size", 50),
-                batch_max_wait=_number(engine, "batch_max_wait", 10.0),
-                expiry_margin=_number(engine, "expiry_margin", 120.0),
-                attach_deadline=_number(engine, "attach_deadline", 6 * 24 * 3600.0),
-                verify_interval=_number(engine, "verify_interval", 2.0),
-                verify_timeout=_number(engine, "verify_timeout", 900.0),
-                progress_interval=_number(engine, "progress_interval", 10.0),
-                max_requests_per_hour=(
-                    _positive(engine, "max_requests_per_hour", 1)
-                    if "max_requests_per_hour" in engine
-                    else None
-                ),
-                drain_timeout=_number(engine, "drain_timeout", 120.0),
-                same_revision=_choice(
-                    engine, "same_revision", SAME_REVISION_CHOICES, "received-date"
-                ),
-            ),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from exc
-    _check_pattern(settings.source.filename_pattern)
-    if settings.source.manifest_only and settings.source.manifest is None:
-        raise ConfigError("source.manifest_only needs source.manifest")
-    if settings.source.manifest is None:
-        for key in LAYOUT_FIELDS:
-            in_layout = "{" + key + "}" in (settings.source.layout or "")
-            if getattr(settings.target, key) is None and not in_layout:
-                raise ConfigError(
-                    f"where do drawings go? set target.{key}, or name {{{key}}} in "
-                    "source.layout, or give a manifest with that column"
-                )
+    settings = Settings(
+        procore=_build(raw, "procore", ProcoreSettings, base),
+        source=_build(raw, "source", SourceSettings, base),
+        target=_build(raw, "target", TargetSettings, base, required=False),
+        engine=_build(raw, "engine", EngineSettings, base, required=False),
+    )
+    _check_source(settings.source)
+    _check_destinations(settings)
     return settings
 
 
-def _section(raw: dict[str, Any], name: str, shape: type, required: bool = True) -> dict[str, Any]:
+def _build(
+    raw: dict[str, Any], name: str, shape: type[_Section], base: Path, required: bool = True
+) -> _Section:
+    """One section's dataclass from the keys the config gives, each checked by its parser."""
+    section = _section(raw, name, shape, required)
+    parsers = SECTIONS[name]
+    values = {key: parsers[key](key, value) for key, value in section.items()}
+    for f in fields(shape):
+        if f.name not in values and f.default is MISSING and f.default_factory is MISSING:
+            raise ConfigError(f"config is missing {f.name!r}")
+        value = values.get(f.name, f.default)
+        if isinstance(value, Path):  # a given path, or a default one: anchored at the config
+            values[f.name] = (base / value).resolve()
+    return shape(**values)
+
+
+def _check_source(source: SourceSettings) -> None:
+    _check_pattern(source.filename_pattern)
+    if source.manifest_only and source.manifest is None:
+        raise ConfigError("source.manifest_only needs source.manifest")
+
+
+def _check_destinations(settings: Settings) -> None:
+    """Every file needs an area and a set: from the target, the layout or the manifest."""
+    if settings.source.manifest is not None:
+        return
+    for key in LAYOUT_FIELDS:
+        in_layout = "{" + key + "}" in (settings.source.layout or "")
+        if getattr(settings.target, key) is None and not in_layout:
+            raise ConfigError(
+                f"where do drawings go? set target.{key}, or name {{{key}}} in "
+                "source.layout, or give a manifest with that column"
+            )
+
+
+def _section(raw: dict[str, Any], name: str, shape: type, required: bool) -> dict[str, Any]:
     """A section whose keys are all known: a misspelt key must not be ignored quietly."""
     value = raw.get(name)
     if value is None and not required:
@@ -242,12 +234,6 @@ def _section(raw: dict[str, Any], name: str, shape: type, required: bool = True)
             f"unknown key {unknown[0]!r} in [{name}]; known keys: {', '.join(sorted(known))}"
         )
     return value
-
-
-def _need(section: dict[str, Any], key: str) -> Any:
-    if key not in section:
-        raise ConfigError(f"config is missing {key!r}")
-    return section[key]
 
 
 def is_loopback(host: str | None) -> bool:
@@ -267,19 +253,22 @@ def plain_http_allowed(url: str) -> bool:
     return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
 
 
-def _url(section: dict[str, Any], key: str) -> str:
-    value = str(_need(section, key)).rstrip("/")
-    if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{key} must be an http(s) URL, got {value!r}")
-    if not plain_http_allowed(value):
+# The parsers: each takes a key and the value the config gives for it, and returns the value
+# the settings carry, or raises ConfigError naming the key. Defaults are not theirs to know.
+
+
+def _url(key: str, value: Any) -> str:
+    url = str(value).rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{key} must be an http(s) URL, got {url!r}")
+    if not plain_http_allowed(url):
         raise ConfigError(
-            f"{key} must use https: plain http is allowed only to loopback addresses, got {value!r}"
+            f"{key} must use https: plain http is allowed only to loopback addresses, got {url!r}"
         )
-    return value
+    return url
 
 
-def _flag(section: dict[str, Any], key: str) -> bool:
-    value = section.get(key, False)
+def _flag(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(f"{key} must be true or false, got {value!r}")
     return value
@@ -288,54 +277,55 @@ def _flag(section: dict[str, Any], key: str) -> bool:
 LAYOUT_FIELDS = ("drawing_area", "drawing_set")
 
 
-def _layout(value: Any) -> str | None:
+def _layout(key: str, value: Any) -> str:
     """A folder layout: path segments, some of them `{drawing_area}` or `{drawing_set}`."""
-    if value is None:
-        return None
     if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"layout must be a path pattern, got {value!r}")
+        raise ConfigError(f"{key} must be a path pattern, got {value!r}")
     names = re.findall(r"{([^}]*)}", value)
     unknown = [n for n in names if n not in LAYOUT_FIELDS]
     if unknown or not names:
         raise ConfigError(
-            f"layout {value!r} must name {{drawing_area}} and/or {{drawing_set}} folders"
+            f"{key} {value!r} must name {{drawing_area}} and/or {{drawing_set}} folders"
             + (f", not {{{unknown[0]}}}" if unknown else "")
         )
     if any(not re.fullmatch(r"{[a-z_]+}|[^{}]*", part) for part in value.split("/")):
-        raise ConfigError(f"layout {value!r}: a placeholder must be a whole folder name")
+        raise ConfigError(f"{key} {value!r}: a placeholder must be a whole folder name")
     return value
 
 
-def _int(section: dict[str, Any], key: str) -> int:
-    value = _need(section, key)
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+def _id(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdecimal():
         raise ConfigError(f"{key} must be a whole number, got {value!r}")
     return int(value)
 
 
-def _number(section: dict[str, Any], key: str, default: float) -> float:
-    value = section.get(key, default)
+def _number(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
     return float(value)
 
 
-def _positive(section: dict[str, Any], key: str, default: int) -> int:
-    value = section.get(key, default)
+def _positive(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}")
     return value
 
 
-def _choice(section: dict[str, Any], key: str, options: tuple[str, ...], default: str) -> str:
-    value = section.get(key, default)
-    if value not in options:
+def _choice(options: tuple[_Choice, ...]) -> Callable[[str, Any], _Choice]:
+    def parse(key: str, value: Any) -> _Choice:
+        for option in options:
+            if value == option:
+                return option
         raise ConfigError(f"{key} must be one of {', '.join(options)}, got {value!r}")
+
+    return parse
+
+
+def _text(key: str, value: Any) -> str:
     return str(value)
 
 
-def _strings(section: dict[str, Any], key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    value = section.get(key, list(default))
+def _globs(key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -343,22 +333,18 @@ def _strings(section: dict[str, Any], key: str, default: tuple[str, ...]) -> tup
     return tuple(value)
 
 
-def _path(section: dict[str, Any], key: str, base: Path, default: str | None = None) -> Path:
-    value = section.get(key, default) if default is not None else _need(section, key)
-    path = Path(str(value)).expanduser()
-    return (path if path.is_absolute() else base / path).resolve()
+def _path(key: str, value: Any) -> Path:
+    """A path as written; `_build` anchors a relative one at the config file's folder."""
+    return Path(str(value)).expanduser()
 
 
-def _name_or_id(section: dict[str, Any], key: str) -> str | int | None:
-    value = section.get(key)
-    if value is None:
-        return None
+def _name_or_id(key: str, value: Any) -> str | int:
     if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
         raise ConfigError(f"{key} must be a name or a numeric id, got {value!r}")
     return value
 
 
-def _disciplines(value: Any) -> dict[str, str]:
+def _disciplines(key: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
         raise ConfigError("[source.disciplines] maps designators to discipline names")
     merged = dict(DEFAULT_DISCIPLINES)
@@ -373,3 +359,53 @@ def _check_pattern(pattern: str) -> None:
         raise ConfigError(f"filename_pattern is not a valid regular expression: {exc}") from exc
     if "number" not in compiled.groupindex:
         raise ConfigError("filename_pattern needs a named group (?P<number>...)")
+
+
+# Each section's keys and how each is read. A key missing here but present on the dataclass is
+# caught by tests/engine/test_settings.py; a key missing from the config takes the field's default.
+SECTIONS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
+    "procore": {
+        "api_base": _url,
+        "login_base": _url,
+        "company_id": _id,
+        "project_id": _id,
+        "upload_scope": _choice(get_args(UploadScope)),
+        "timeout": _number,
+        "max_attempts": _positive,  # 0 attempts would fail every call
+    },
+    "source": {
+        "root": _path,
+        "include": _globs,
+        "exclude": _globs,
+        "filename_pattern": _text,
+        "default_revision": _text,
+        "disciplines": _disciplines,
+        "manifest": _path,
+        "manifest_only": _flag,
+        "layout": _layout,
+        "multipage": _choice(get_args(Multipage)),
+        "max_file_size": _positive,
+        "follow_links": _flag,
+    },
+    "target": {
+        "drawing_area": _name_or_id,
+        "drawing_set": _name_or_id,
+        "create_missing_set": _flag,
+        "mode": _choice(get_args(TargetMode)),
+    },
+    "engine": {
+        "journal": _path,
+        "create_upload_workers": _positive,
+        "upload_workers": _positive,
+        "batch_size": _positive,
+        "batch_max_wait": _number,
+        "expiry_margin": _number,
+        "attach_deadline": _number,
+        "verify_interval": _number,
+        "verify_timeout": _number,
+        "progress_interval": _number,
+        "max_requests_per_hour": _positive,
+        "drain_timeout": _number,
+        "same_revision": _choice(SAME_REVISION_CHOICES),
+    },
+}

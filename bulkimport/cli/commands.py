@@ -170,14 +170,7 @@ def run(
     logs.configure(log_format, logs.level_for(verbose, quiet))
     settings = _settings(config_path, source, journal)
     if dry_run:
-        try:
-            summary = anyio.run(plan_only, settings, _credentials_if_set())
-        except ConfigError as exc:
-            _fail(EXIT_USAGE, str(exc))
-        except AuthenticationError as exc:
-            _fail(EXIT_STOPPED, f"stopped: {exc}")
-        click.echo(plan_text(summary))
-        sys.exit(EXIT_OK)
+        _dry_run(settings)
     credentials = _credentials()
     root = settings.source.root
     view = _live_view(progress, f"bulkimport run: {root}", f"reading the names under {root}")
@@ -202,6 +195,23 @@ def run(
         if isinstance(cause, BulkImportError):
             _fail(EXIT_SOME_FAILED, f"the run stopped: {cause}")
         raise
+    _finish(settings, result, report_path)
+
+
+def _dry_run(settings: Settings) -> NoReturn:
+    """`run --dry-run`: the plan on stdout; priced when credentials are set, never required."""
+    try:
+        summary = anyio.run(plan_only, settings, _credentials_if_set())
+    except ConfigError as exc:
+        _fail(EXIT_USAGE, str(exc))
+    except AuthenticationError as exc:
+        _fail(EXIT_STOPPED, f"stopped: {exc}")
+    click.echo(plan_text(summary))
+    sys.exit(EXIT_OK)
+
+
+def _finish(settings: Settings, result: RunResult, report_path: Path | None) -> NoReturn:
+    """A run's end: its outcome recorded for `status`, the reports, the summary, the exit."""
     code = EXIT_STOPPED if result.interrupted else exit_code(result)
     _record_outcome(settings.engine.journal, result, code)
     if report_path is not None:

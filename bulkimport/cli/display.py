@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -151,28 +151,48 @@ def summary(result: RunResult, report: Path | None = None) -> RenderableType:
     """The end of a run as tables: files by plan and by state, requests by endpoint, time and
     budget, then the files that did not arrive (the first 20) with their reasons."""
     t = totals(result)
-    plan = Table(title="Plan", box=box.SIMPLE_HEAD, title_justify="left")
-    plan.add_column("action")
-    plan.add_column("files", justify="right")
-    for action, count in t["plan"].items():
-        if count:
-            plan.add_row(action, f"{count:,}")
-    states = Table(title="State now", box=box.SIMPLE_HEAD, title_justify="left")
-    states.add_column("state")
-    states.add_column("files", justify="right")
-    for state, count in t["states"].items():
-        states.add_row(state, f"{count:,}")
-    requests = Table(title="Procore requests", box=box.SIMPLE_HEAD, title_justify="left")
-    requests.add_column("endpoint")
-    requests.add_column("calls", justify="right")
-    for endpoint, count in sorted(t["procore_requests"].items()):
-        requests.add_row(endpoint, f"{count:,}")
-    requests.add_row(
-        Text("total", style="bold"), Text(f"{sum(t['procore_requests'].values()):,}", "bold")
+    top = Table.grid(padding=(0, 4))
+    top.add_row(
+        _counts("Plan", "action", {a: n for a, n in t["plan"].items() if n}),
+        _counts("State now", "state", t["states"]),
+        _time_and_budget(t, result),
     )
-    overall = Table(title="Time and budget", box=box.SIMPLE_HEAD, title_justify="left")
-    overall.add_column("")
-    overall.add_column("", justify="right")
+    parts: list[RenderableType] = [
+        Text(f"bulkimport: {t['files']:,} files", style="bold"),
+        top,
+        _requests(t["procore_requests"]),
+    ]
+    if result.missing or result.manifest_problems:
+        parts += _not_arrived(result, report)
+    return Group(*parts)
+
+
+def _table(title: str, *columns: str, right: int = 1) -> Table:
+    """A summary table; its last `right` columns are numbers, aligned right."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for index, column in enumerate(columns):
+        numeric = index >= len(columns) - right
+        table.add_column(column, justify="right" if numeric else "left")
+    return table
+
+
+def _counts(title: str, what: str, counts: dict[str, int]) -> Table:
+    table = _table(title, what, "files")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    return table
+
+
+def _requests(per_endpoint: dict[str, int]) -> Table:
+    table = _table("Procore requests", "endpoint", "calls")
+    for endpoint, count in sorted(per_endpoint.items()):
+        table.add_row(endpoint, f"{count:,}")
+    table.add_row(Text("total", style="bold"), Text(f"{sum(per_endpoint.values()):,}", "bold"))
+    return table
+
+
+def _time_and_budget(t: dict[str, Any], result: RunResult) -> Table:
+    overall = _table("Time and budget", "", "")
     elapsed = t["elapsed_s"]
     rate = t["megabytes_uploaded"] / elapsed if elapsed else 0.0
     overall.add_row("time", duration(elapsed))
@@ -191,27 +211,22 @@ def summary(result: RunResult, report: Path | None = None) -> RenderableType:
     window = result.stats.budget.window if result.stats.budget is not None else None
     if window is not None:
         overall.add_row("budget at the end", f"{window.remaining:,} of {window.limit:,} left")
-    top = Table.grid(padding=(0, 4))
-    top.add_row(plan, states, overall)
-    parts: list[RenderableType] = [
-        Text(f"bulkimport: {t['files']:,} files", style="bold"),
-        top,
-        requests,
-    ]
-    missing = result.missing
-    if missing or result.manifest_problems:
-        absent = Table(title="Did not arrive", box=box.SIMPLE_HEAD, title_justify="left")
-        absent.add_column("", no_wrap=True)
-        absent.add_column("file")
-        absent.add_column("why")
-        for row in missing[:SHOWN_MISSING]:
-            absent.add_row(HEADINGS.get(row.state, "NOT IMPORTED"), row.rel, why(row))
-        for problem in result.manifest_problems[:SHOWN_MISSING]:
-            absent.add_row(f"MANIFEST line {problem.line}", problem.path, problem.reason)
-        more = max(0, len(missing) - SHOWN_MISSING)
-        more += max(0, len(result.manifest_problems) - SHOWN_MISSING)
-        parts.append(absent)
-        if more:  # its own line: a caption would wrap at the table's width
-            where = str(report) if report is not None else "the report (--report FILE)"
-            parts.append(Text(f"... and {more:,} more: see {where}"))
-    return Group(*parts)
+    return overall
+
+
+def _not_arrived(result: RunResult, report: Path | None) -> list[RenderableType]:
+    """The files that did not arrive and the manifest rows that name none: the first 20 of
+    each, then where the rest are."""
+    missing, problems = result.missing, result.manifest_problems
+    absent = _table("Did not arrive", "", "file", "why", right=0)
+    absent.columns[0].no_wrap = True
+    for row in missing[:SHOWN_MISSING]:
+        absent.add_row(HEADINGS.get(row.state, "NOT IMPORTED"), row.rel, why(row))
+    for problem in problems[:SHOWN_MISSING]:
+        absent.add_row(f"MANIFEST line {problem.line}", problem.path, problem.reason)
+    more = max(0, len(missing) - SHOWN_MISSING) + max(0, len(problems) - SHOWN_MISSING)
+    if not more:
+        return [absent]
+    where = str(report) if report is not None else "the report (--report FILE)"
+    # Its own line: a caption would wrap at the table's width.
+    return [absent, Text(f"... and {more:,} more: see {where}")]

@@ -169,3 +169,127 @@ def test_the_systemd_units_and_the_cron_line_run_the_nightly_config():
         "bulkimport run --config /etc/bulkimport/nightly.toml"
         in (CONFIGS / "nightly.toml").read_text()
     )
+
+
+def fresh() -> dict[str, dict[str, Any]]:
+    return {name: dict(values) for name, values in BASE.items()}
+
+
+def test_every_key_of_every_section_has_a_parser():
+    """A field added to a settings dataclass must be readable from the config too."""
+    from bulkimport.settings import SECTIONS
+
+    shapes = {
+        "procore": ProcoreSettings,
+        "source": SourceSettings,
+        "target": TargetSettings,
+        "engine": EngineSettings,
+    }
+    assert set(SECTIONS) == set(shapes)
+    for name, shape in shapes.items():
+        assert set(SECTIONS[name]) == {f.name for f in fields(shape)}, name
+
+
+def test_a_key_left_out_takes_the_default_written_on_its_field():
+    """The defaults live on the dataclasses only: a minimal config gets exactly those."""
+    settings = parse_settings(BASE, Path("/srv/import"))
+    assert settings.procore == ProcoreSettings(
+        api_base="https://a", login_base="https://l", company_id=1, project_id=2
+    )
+    assert settings.source == SourceSettings(root=Path("/srv/import/x"))
+    assert settings.target == TargetSettings(drawing_area="A", drawing_set="S")
+    # The journal's default is relative, and so anchored at the config's folder.
+    assert settings.engine == EngineSettings(journal=Path("/srv/import/bulkimport-journal.sqlite3"))
+    assert EngineSettings().journal == Path("bulkimport-journal.sqlite3")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "choices"),
+    [
+        ("procore", "upload_scope", "project, company"),
+        ("source", "multipage", "error, review"),
+        ("target", "mode", "direct, review"),
+        ("engine", "same_revision", "received-date, fail, skip"),
+    ],
+)
+def test_a_mode_is_one_of_its_choices(section: str, key: str, choices: str):
+    for choice in choices.split(", "):
+        raw = fresh()
+        raw.setdefault(section, {})[key] = choice
+        assert getattr(getattr(parse_settings(raw, Path("/")), section), key) == choice
+    raw = fresh()
+    raw.setdefault(section, {})[key] = "Review"  # close is not enough: the case matters
+    with pytest.raises(ConfigError, match=f"^{key} must be one of {choices}, got 'Review'$"):
+        parse_settings(raw, Path("/"))
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("procore", "project_id", "²", "project_id must be a whole number, got '²'"),
+        ("procore", "company_id", True, "company_id must be a whole number, got True"),
+        ("procore", "max_attempts", 0, "max_attempts must be a whole number >= 1, got 0"),
+        ("procore", "timeout", -1, "timeout must be a number >= 0, got -1"),
+        ("engine", "batch_max_wait", "soon", "batch_max_wait must be a number >= 0, got 'soon'"),
+        ("engine", "max_requests_per_hour", 0.5, "max_requests_per_hour must be a whole number"),
+        ("source", "follow_links", "yes", "follow_links must be true or false, got 'yes'"),
+        ("source", "include", [1], "include must be a list of glob patterns"),
+        ("source", "disciplines", {"K": 1}, r"\[source.disciplines\] maps designators"),
+        ("source", "layout", "", "layout must be a path pattern, got ''"),
+        ("target", "drawing_set", False, "drawing_set must be a name or a numeric id"),
+    ],
+)
+def test_each_kind_of_value_is_checked(section, key, value, message):
+    raw = fresh()
+    raw.setdefault(section, {})[key] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_settings(raw, Path("/"))
+
+
+def test_a_required_key_left_out_is_named():
+    raw = fresh()
+    del raw["procore"]["company_id"]
+    with pytest.raises(ConfigError, match=r"^config is missing 'company_id'$"):
+        parse_settings(raw, Path("/"))
+    raw = fresh()
+    raw["source"] = {"include": "*.pdf"}
+    with pytest.raises(ConfigError, match=r"^config is missing 'root'$"):
+        parse_settings(raw, Path("/"))
+
+
+def test_values_given_are_read_as_written():
+    raw = fresh()
+    raw["source"] |= {
+        "root": "~/drawings",
+        "include": "**/*.PDF",  # one glob may be a string
+        "default_revision": 3,  # a bare number in TOML is still a label
+        "disciplines": {"k": "Kitchen"},
+    }
+    raw["engine"] = {"journal": "/var/lib/j.sqlite3", "max_requests_per_hour": 900}
+    raw["target"]["drawing_area"] = 42
+    settings = parse_settings(raw, Path("/srv"))
+    assert settings.source.root == Path("~/drawings").expanduser().resolve()
+    assert settings.source.include == ("**/*.PDF",)
+    assert settings.source.default_revision == "3"
+    assert settings.source.disciplines["K"] == "Kitchen"
+    assert settings.source.disciplines["A"] == "Architectural"  # added to, not replaced
+    assert settings.engine.journal == Path("/var/lib/j.sqlite3")
+    assert settings.engine.max_requests_per_hour == 900
+    assert settings.target.drawing_area == 42
+
+
+def test_a_config_file_that_cannot_be_read_or_parsed(tmp_path: Path):
+    with pytest.raises(ConfigError, match=r"cannot read config .*missing\.toml"):
+        load_settings(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[procore\n")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_settings(broken)
+
+
+def test_the_command_line_overrides_root_and_journal(tmp_path: Path):
+    settings = parse_settings(BASE, Path("/srv"))
+    assert settings.with_overrides(source=None, journal=None) == settings
+    moved = settings.with_overrides(source=tmp_path / "a", journal=tmp_path / "j.sqlite3")
+    assert (moved.source.root, moved.engine.journal) == (tmp_path / "a", tmp_path / "j.sqlite3")
+    assert moved.procore == settings.procore
