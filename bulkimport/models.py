@@ -21,6 +21,14 @@ class FileState(StrEnum):
     FAILED = "failed"
 
 
+class BatchState(StrEnum):
+    """A journalled batch's place: written before its request, then answered or given up."""
+
+    PENDING = "pending"  # journalled, no answer yet: a later run looks it up, then resends it
+    SENT = "sent"  # Procore made its drawing upload
+    CLOSED = "closed"  # never sent again: refused, split into new batches, or left empty
+
+
 class Plan(StrEnum):
     """What a run does with a scanned file."""
 

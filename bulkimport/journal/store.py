@@ -27,7 +27,7 @@ import anyio
 from bulkimport.errors import JournalError
 from bulkimport.journal.lock import hold_run_lock
 from bulkimport.journal.schema import SCHEMA, SCHEMA_VERSION, migrate
-from bulkimport.models import Batch, DrawingFile, FileState, Target
+from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Target
 
 T = TypeVar("T")
 # Imported, and not yet seen in the drawing log: each run reads these back again (a sheet in
@@ -315,8 +315,8 @@ class Journal:
             self._write,
             [
                 (
-                    "UPDATE batches SET status='sent', drawing_upload_id=? WHERE token=?",
-                    (drawing_upload_id, token),
+                    "UPDATE batches SET status=?, drawing_upload_id=? WHERE token=?",
+                    (BatchState.SENT, drawing_upload_id, token),
                 ),
                 (
                     (
@@ -428,8 +428,8 @@ class Journal:
         def query() -> list[PendingBatch]:
             batches = self._db.execute(
                 "SELECT token, area_id, set_id, review, created_at FROM batches"
-                " WHERE status='pending'"
-                " ORDER BY created_at"
+                " WHERE status=? ORDER BY created_at",
+                (BatchState.PENDING,),
             ).fetchall()
             return [
                 PendingBatch(
@@ -499,7 +499,7 @@ def _created(batch: Batch, now: float) -> list[tuple[str, Sequence[Any]]]:
                 batch.target.area_id,
                 batch.target.set_id,
                 int(batch.target.review),
-                "pending",
+                BatchState.PENDING,
                 now,
             ),
         )
@@ -516,7 +516,10 @@ def _created(batch: Batch, now: float) -> list[tuple[str, Sequence[Any]]]:
 
 def _closed(token: str, reason: str, now: float) -> list[tuple[str, Sequence[Any]]]:
     return [
-        ("UPDATE batches SET status='closed', error=? WHERE token=?", (reason, token)),
+        (
+            "UPDATE batches SET status=?, error=? WHERE token=?",
+            (BatchState.CLOSED, reason, token),
+        ),
         (
             "UPDATE files SET state=?, error=?, updated_at=? WHERE batch_id=? AND state=?",
             (FileState.FAILED, reason, now, token, FileState.BATCHED),
