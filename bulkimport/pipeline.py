@@ -201,7 +201,7 @@ async def _run_waves(
 
 
 def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int) -> None:
-    left = stages.leftovers if wave == 0 else Leftovers()
+    left = stages.leftovers if wave == 0 else Leftovers()  # taken up once, in the first wave
     files_tx, files_rx = anyio.create_memory_object_stream[DrawingFile](engine.upload_workers * 2)
     # Small on purpose: a ticket should be used soon after it is issued.
     tickets_tx, tickets_rx = anyio.create_memory_object_stream[Ticketed](2)
