@@ -21,6 +21,14 @@ class FileState(StrEnum):
     FAILED = "failed"
 
 
+class BatchState(StrEnum):
+    """A journalled batch's place: written before its request, then answered or given up."""
+
+    PENDING = "pending"  # journalled, no answer yet: a later run looks it up, then resends it
+    SENT = "sent"  # Procore made its drawing upload
+    CLOSED = "closed"  # never sent again: refused, split into new batches, or left empty
+
+
 class Plan(StrEnum):
     """What a run does with a scanned file."""
 
@@ -91,9 +99,26 @@ class Uploaded:
 
 
 @dataclass(frozen=True, slots=True)
+class Group:
+    """Uploaded files for one target, as the batcher flushes them: the sender makes a batch
+    of them under a token of its own."""
+
+    target: Target
+    items: tuple[Uploaded, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """One Create Drawing Upload; `token` is its Idempotency-Token and journal key."""
 
     token: str
     target: Target
     items: tuple[Uploaded, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """A drawing upload Procore accepted, and the files in it: for the verifier."""
+
+    drawing_upload_id: int
+    rels: tuple[str, ...]

@@ -22,13 +22,14 @@ from anyio.abc import TaskGroup
 
 from bulkimport.errors import ConfigError
 from bulkimport.estimate import plan_cost
-from bulkimport.journal.store import Journal
-from bulkimport.models import Batch, DrawingFile, Plan, Uploaded
+from bulkimport.journal.store import Journal, Leftovers
+from bulkimport.ledger import Ledger
+from bulkimport.models import DrawingFile, Group, Plan, Sent, Uploaded
 from bulkimport.outcome import ARRIVED, PlanSummary, RunResult
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.pacing import RateBudget
 from bulkimport.progress import RunStats, Watcher, show_progress
-from bulkimport.settings import Credentials, Settings
+from bulkimport.settings import Credentials, EngineSettings, Settings
 from bulkimport.source.checks import Checks
 from bulkimport.source.manifest import Manifest, read_manifest
 from bulkimport.source.planner import (
@@ -40,7 +41,7 @@ from bulkimport.source.planner import (
     order_files,
 )
 from bulkimport.stages.batcher import batch_uploads
-from bulkimport.stages.sender import SendStage, Sent
+from bulkimport.stages.sender import SendStage
 from bulkimport.stages.target import Targets, area_in, set_in
 from bulkimport.stages.uploader import Ticketed, UploadStage
 from bulkimport.stages.verify import verify_uploads
@@ -88,8 +89,8 @@ async def run_import(
     manifest, order = await prepare(settings)
     stats.files = order.files  # the total is known from here on, before any upload
     journal = await Journal.open(engine.journal)
+    ledger = Ledger(journal, stats)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
-    targets: Targets | None = None
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
             budget = RateBudget(engine.max_requests_per_hour)
@@ -99,46 +100,16 @@ async def run_import(
             try:
                 await targets.check_defaults()
                 log.info("run.started", root=str(settings.source.root), files=order.files)
-                stages = Stages(
-                    producer=Producer(
-                        settings, journal, manifest, order, stats, plans, stop, checks
-                    ),
-                    uploads=UploadStage(
-                        client,
-                        session,
-                        journal,
-                        targets,
-                        stats,
-                        engine.expiry_margin,
-                        stop,
-                        checks,
-                        engine.same_revision,
-                    ),
-                    sender=SendStage(client, journal, stats, settings.source.root),
+                # What earlier runs left part-way, read once; the first wave takes it up.
+                leftovers = await journal.leftovers(settings.source.root)
+                producer = Producer(
+                    settings, ledger, manifest, order, plans, stop, checks, leftovers.uploads
                 )
-                async with anyio.create_task_group() as outer:
-                    if progress is True:
-                        outer.start_soon(show_progress, stats, engine.progress_interval)
-                    elif progress is not False:
-                        outer.start_soon(progress, stats)
-                    with anyio.CancelScope() as work:
-                        if handle_signals:
-                            outer.start_soon(watch_signals, stop, work, engine.drain_timeout)
-                        for wave in range(order.last_wave + 1):
-                            if stop.stopping:
-                                break
-                            if wave:
-                                log.info("run.wave", wave=wave, files=len(order.in_wave(wave)))
-                            async with anyio.create_task_group() as tg:
-                                _wire(tg, settings, client, journal, stats, stages, wave, stop)
-                    stats.scanning = False
-                    outer.cancel_scope.cancel()
+                stages = _stages(settings, producer, client, session, targets, leftovers)
+                await _run_waves(settings, stages, order, progress, handle_signals)
             finally:
-                stats.drawings_created = targets.drawings_created
                 requests.update(client.requests)
-                stats.rate_limited = budget.rate_limited
-                stats.throttled = budget.throttled
-                stats.budget_wait = budget.waited
+                _tally(stats, targets, budget)
     finally:
         result = RunResult(
             stats,
@@ -155,32 +126,89 @@ async def run_import(
     return result
 
 
+def _tally(stats: RunStats, targets: Targets, budget: RateBudget) -> None:
+    """The counts kept outside the stages, into the run's figures."""
+    stats.drawings_created = targets.drawings_created
+    stats.rate_limited = budget.rate_limited
+    stats.throttled = budget.throttled
+    stats.budget_wait = budget.waited
+
+
 @dataclass(frozen=True, slots=True)
 class Stages:
+    """A run's stages and what they share; each wave wires them anew."""
+
     producer: Producer
     uploads: UploadStage
     sender: SendStage
+    client: ProcoreClient
+    ledger: Ledger
+    stop: Stop
+    leftovers: Leftovers  # what earlier runs left: taken up once, in the first wave
 
 
-def _wire(
-    tg: TaskGroup,
+def _stages(
     settings: Settings,
+    producer: Producer,
     client: ProcoreClient,
-    journal: Journal,
-    stats: RunStats,
+    session: aiohttp.ClientSession,
+    targets: Targets,
+    leftovers: Leftovers,
+) -> Stages:
+    """The stages after the producer, sharing its ledger, stop and checks."""
+    engine, ledger, stop = settings.engine, producer.ledger, producer.stop
+    uploads = UploadStage(
+        client,
+        session,
+        ledger,
+        targets,
+        engine.expiry_margin,
+        stop,
+        producer.checks,
+        engine.same_revision,
+    )
+    sender = SendStage(client, ledger, settings.source.root)
+    return Stages(producer, uploads, sender, client, ledger, stop, leftovers)
+
+
+async def _run_waves(
+    settings: Settings,
     stages: Stages,
-    wave: int,
-    stop: Stop,
+    order: Order,
+    progress: bool | Watcher,
+    handle_signals: bool,
 ) -> None:
-    engine = settings.engine
-    first = wave == 0  # what an earlier run left over is taken up once, in the first wave
+    """The waves one after another, beside the progress events (or watcher) and, with
+    `handle_signals`, the watch that turns a signal into a drain."""
+    engine, stats, stop = settings.engine, stages.ledger.stats, stages.stop
+    async with anyio.create_task_group() as outer:
+        if progress is True:
+            outer.start_soon(show_progress, stats, engine.progress_interval)
+        elif progress is not False:
+            outer.start_soon(progress, stats)
+        with anyio.CancelScope() as work:
+            if handle_signals:
+                outer.start_soon(watch_signals, stop, work, engine.drain_timeout)
+            for wave in range(order.last_wave + 1):
+                if stop.stopping:
+                    break
+                if wave:
+                    log.info("run.wave", wave=wave, files=len(order.in_wave(wave)))
+                async with anyio.create_task_group() as tg:
+                    _wire(tg, engine, stages, wave)
+        stats.scanning = False
+        outer.cancel_scope.cancel()
+
+
+def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int) -> None:
+    left = stages.leftovers if wave == 0 else Leftovers()  # taken up once, in the first wave
     files_tx, files_rx = anyio.create_memory_object_stream[DrawingFile](engine.upload_workers * 2)
     # Small on purpose: a ticket should be used soon after it is issued.
     tickets_tx, tickets_rx = anyio.create_memory_object_stream[Ticketed](2)
     done_tx, done_rx = anyio.create_memory_object_stream[Uploaded](engine.batch_size * 2)
-    batch_tx, batch_rx = anyio.create_memory_object_stream[Batch](2)
+    groups_tx, groups_rx = anyio.create_memory_object_stream[Group](2)
     sent_tx, sent_rx = anyio.create_memory_object_stream[Sent](64)
-    with files_tx, files_rx, tickets_tx, tickets_rx, done_tx, done_rx, batch_tx, batch_rx:
+    with files_tx, files_rx, tickets_tx, tickets_rx, done_tx, done_rx, groups_tx, groups_rx:
         tg.start_soon(stages.producer.run, wave, files_tx.clone(), done_tx.clone())
         for _ in range(engine.create_upload_workers):
             tg.start_soon(stages.uploads.create_tickets, files_rx.clone(), tickets_tx.clone())
@@ -189,21 +217,20 @@ def _wire(
         tg.start_soon(
             batch_uploads,
             done_rx.clone(),
-            batch_tx.clone(),
+            groups_tx.clone(),
             engine.batch_size,
             engine.batch_max_wait,
         )
-        tg.start_soon(stages.sender.run, batch_rx.clone(), sent_tx, first)
+        tg.start_soon(stages.sender.run, groups_rx.clone(), sent_tx, left.batches)
         tg.start_soon(
             verify_uploads,
             sent_rx,
-            client,
-            journal,
-            stats,
+            stages.client,
+            stages.ledger,
             engine.verify_interval,
             engine.verify_timeout,
-            stop,
-            first,
+            stages.stop,
+            left.unverified,
         )
 
 
@@ -220,7 +247,8 @@ async def plan_only(
     )
     summary = PlanSummary(manifest_problems=order.manifest_problems, waves=order.last_wave + 1)
     try:
-        plan = decisions(settings, journal, manifest, order)
+        uploads = (await journal.leftovers(settings.source.root)).uploads if journal else {}
+        plan = decisions(settings, journal, manifest, order, uploads=uploads)
         async for chunk in checked_decisions(plan, settings.source):
             for d in chunk:
                 _count(summary, d, examples)

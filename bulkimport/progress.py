@@ -1,8 +1,9 @@
 """What a run has done so far, as counters and as the figures a person is shown.
 
-The stages update `RunStats`; `figures` turns it into one `Figures` value, which the live
-display draws on a terminal, the periodic `progress` event carries elsewhere, and `bulkimport
-status` reads back from the file beside the journal: the same numbers everywhere.
+The stages update `RunStats` through the run's ledger (ledger.py); `figures` turns it into one
+`Figures` value, which the live display draws on a terminal, the periodic `progress` event
+carries elsewhere, and `bulkimport status` reads back from the file beside the journal: the same
+numbers everywhere.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ Watcher = Callable[["RunStats"], Coroutine[Any, Any, None]]
 
 @dataclass(slots=True)
 class RunStats:
-    """Counters the stages update; read by the progress display and the summary."""
+    """Counters the ledger keeps as the stages change state (and the pipeline's tallies of
+    requests and drawings); read by the progress display and the summary."""
 
     started: float = field(default_factory=time.monotonic)
     files: int = 0  # in the folder, counted by the first pass over the names

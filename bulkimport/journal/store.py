@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -27,7 +27,7 @@ import anyio
 from bulkimport.errors import JournalError
 from bulkimport.journal.lock import hold_run_lock
 from bulkimport.journal.schema import SCHEMA, SCHEMA_VERSION, migrate
-from bulkimport.models import Batch, DrawingFile, FileState, Target
+from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Target, Uploaded
 
 T = TypeVar("T")
 # Imported, and not yet seen in the drawing log: each run reads these back again (a sheet in
@@ -62,6 +62,36 @@ class FileRow:
     drawing_upload_id: int | None
     error: str | None
 
+    def drawing_file(self, root: Path) -> DrawingFile:
+        """The file as the row describes it (for uploads and batches taken up again)."""
+        return DrawingFile(
+            path=root / self.rel,
+            rel=self.rel,
+            size=self.size,
+            mtime_ns=self.mtime_ns,
+            number=str(self.number or ""),
+            title=self.title,
+            revision=str(self.revision),
+            discipline=self.discipline,
+            drawing_date=str(self.drawing_date),
+            area=str(self.area or ""),
+            drawing_set=str(self.drawing_set or ""),
+            received_date=self.received_date,
+            review=self.review,
+        )
+
+    def upload(self, root: Path, target: Target) -> Uploaded:
+        """The row's upload, to be attached at `target`."""
+        return Uploaded(self.drawing_file(root), str(self.upload_uuid), self.drawing_id, target)
+
+    def attachable(self, root: Path) -> Uploaded | None:
+        """The upload the row holds, where it was meant to go; None when it cannot be attached
+        (no uuid, no place, or a direct import with no drawing)."""
+        placed = self.area_id is not None and self.set_id is not None
+        if not (placed and self.upload_uuid and (self.drawing_id or self.review)):
+            return None
+        return self.upload(root, Target(int(self.area_id or 0), int(self.set_id or 0), self.review))
+
 
 @dataclass(frozen=True, slots=True)
 class PendingBatch:
@@ -71,6 +101,26 @@ class PendingBatch:
     review: bool
     rows: tuple[FileRow, ...]
     created_at: float  # unix seconds, when it was journalled (before its request)
+
+    def batch(self, root: Path) -> Batch:
+        """The batch to send again, under the same token."""
+        target = Target(self.area_id, self.set_id, self.review)
+        return Batch(self.token, target, tuple(r.upload(root, target) for r in self.rows))
+
+
+@dataclass(frozen=True, slots=True)
+class Leftovers:
+    """What earlier runs left part-way, read from the journal once, when a run starts; the
+    pipeline hands each stage its part in the first wave."""
+
+    # Uploaded and not batched, by rel: the planner sends each straight to the batcher when its
+    # file is unchanged and the upload is young enough to attach. Few: at most what the
+    # pipeline's buffers and open batches held when the earlier run stopped.
+    uploads: Mapping[str, Uploaded] = field(default_factory=dict)
+    # Journalled and never answered: looked up in Procore, then resent with the same token.
+    batches: tuple[PendingBatch, ...] = ()
+    # Drawing uploads whose files wait for Procore's processing: id -> how many files.
+    unverified: Mapping[int, int] = field(default_factory=dict)
 
 
 def _row(record: sqlite3.Row) -> FileRow:
@@ -315,8 +365,8 @@ class Journal:
             self._write,
             [
                 (
-                    "UPDATE batches SET status='sent', drawing_upload_id=? WHERE token=?",
-                    (drawing_upload_id, token),
+                    "UPDATE batches SET status=?, drawing_upload_id=? WHERE token=?",
+                    (BatchState.SENT, drawing_upload_id, token),
                 ),
                 (
                     (
@@ -424,12 +474,24 @@ class Journal:
 
     # Resuming and reporting -------------------------------------------------------------
 
+    async def leftovers(self, root: Path) -> Leftovers:
+        """What earlier runs left part-way (see `Leftovers`); files are rebuilt under `root`."""
+        uploads = {}
+        for row in await self._run(self._in_state, FileState.UPLOADED):
+            item = row.attachable(root)
+            if item is not None:
+                uploads[row.rel] = item
+        return Leftovers(uploads, tuple(await self.pending_batches()), await self.unverified())
+
+    def _in_state(self, state: FileState) -> list[FileRow]:
+        return [_row(r) for r in self._db.execute("SELECT * FROM files WHERE state=?", (state,))]
+
     async def pending_batches(self) -> list[PendingBatch]:
         def query() -> list[PendingBatch]:
             batches = self._db.execute(
                 "SELECT token, area_id, set_id, review, created_at FROM batches"
-                " WHERE status='pending'"
-                " ORDER BY created_at"
+                " WHERE status=? ORDER BY created_at",
+                (BatchState.PENDING,),
             ).fetchall()
             return [
                 PendingBatch(
@@ -451,14 +513,16 @@ class Journal:
 
         return await self._run(query)
 
-    async def unverified(self) -> dict[int, list[str]]:
-        def query() -> dict[int, list[str]]:
-            found: dict[int, list[str]] = {}
-            for r in self._db.execute(
-                "SELECT drawing_upload_id, rel FROM files WHERE state IN (?, ?)", WAITING
-            ):
-                found.setdefault(r[0], []).append(r[1])
-            return found
+    async def unverified(self) -> dict[int, int]:
+        """Drawing uploads whose files still wait for Procore: id -> how many files."""
+
+        def query() -> dict[int, int]:
+            rows = self._db.execute(
+                "SELECT drawing_upload_id, COUNT(*) FROM files WHERE state IN (?, ?)"
+                " AND drawing_upload_id IS NOT NULL GROUP BY drawing_upload_id",
+                WAITING,
+            )
+            return {int(upload_id): int(files) for upload_id, files in rows}
 
         return await self._run(query)
 
@@ -499,7 +563,7 @@ def _created(batch: Batch, now: float) -> list[tuple[str, Sequence[Any]]]:
                 batch.target.area_id,
                 batch.target.set_id,
                 int(batch.target.review),
-                "pending",
+                BatchState.PENDING,
                 now,
             ),
         )
@@ -516,7 +580,10 @@ def _created(batch: Batch, now: float) -> list[tuple[str, Sequence[Any]]]:
 
 def _closed(token: str, reason: str, now: float) -> list[tuple[str, Sequence[Any]]]:
     return [
-        ("UPDATE batches SET status='closed', error=? WHERE token=?", (reason, token)),
+        (
+            "UPDATE batches SET status=?, error=? WHERE token=?",
+            (BatchState.CLOSED, reason, token),
+        ),
         (
             "UPDATE files SET state=?, error=?, updated_at=? WHERE batch_id=? AND state=?",
             (FileState.FAILED, reason, now, token, FileState.BATCHED),

@@ -43,8 +43,8 @@ from anyio.abc import ObjectSendStream
 
 from bulkimport.errors import FileRejected
 from bulkimport.journal.store import FileRow, Journal
-from bulkimport.models import DrawingFile, FileState, Plan, Target, Uploaded
-from bulkimport.progress import RunStats
+from bulkimport.ledger import Ledger
+from bulkimport.models import DrawingFile, FileState, Plan, Uploaded
 from bulkimport.settings import Settings, SourceSettings
 from bulkimport.source.checks import Checks, checked_in_pool
 from bulkimport.source.manifest import Manifest, ManifestProblem, ManifestRow
@@ -211,35 +211,11 @@ def _sha256_if_readable(path: Path) -> str | None:
         return None
 
 
-def file_from_row(row: FileRow, root: Path) -> DrawingFile:
-    """The DrawingFile a journal row describes (for batches and uploads resumed as they were)."""
-    return DrawingFile(
-        path=root / row.rel,
-        rel=row.rel,
-        size=row.size,
-        mtime_ns=row.mtime_ns,
-        number=str(row.number or ""),
-        title=row.title,
-        revision=str(row.revision),
-        discipline=row.discipline,
-        drawing_date=str(row.drawing_date),
-        area=str(row.area or ""),
-        drawing_set=str(row.drawing_set or ""),
-        received_date=row.received_date,
-        review=row.review,
-    )
-
-
-def _resumable(row: FileRow, settings: Settings, now: float) -> Uploaded | None:
-    """An upload an earlier run finished and did not attach, if it still can be."""
-    fresh = (row.uploaded_at or 0) + settings.engine.attach_deadline > now
-    placed = row.area_id is not None and row.set_id is not None
-    if not (fresh and placed and row.upload_uuid and (row.drawing_id or row.review)):
-        return None
-    target = Target(int(row.area_id or 0), int(row.set_id or 0), row.review)
-    return Uploaded(
-        file_from_row(row, settings.source.root), row.upload_uuid or "", row.drawing_id, target
-    )
+def _attachable(row: FileRow, ctx: Context) -> Uploaded | None:
+    """The upload an earlier run finished and did not attach (the journal's leftovers), if it
+    still can be: Procore deletes an unattached upload after `engine.attach_deadline`."""
+    fresh = (row.uploaded_at or 0) + ctx.settings.engine.attach_deadline > ctx.now
+    return ctx.uploads.get(row.rel) if fresh else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +225,8 @@ class Context:
     settings: Settings
     manifest: Manifest | None
     order: Order
-    now: float
+    now: float  # unix seconds
+    uploads: Mapping[str, Uploaded] = field(default_factory=dict)  # Leftovers.uploads
 
 
 def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
@@ -270,7 +247,7 @@ def decide(found: Found, row: FileRow | None, ctx: Context) -> Decision:
     elif row is not None and row.state == FileState.BATCHED:
         return Decision(Plan.RESUME, found)  # the sender resends its batch
     elif row is not None and row.state == FileState.UPLOADED and same_stat:
-        item = _resumable(row, ctx.settings, ctx.now)
+        item = _attachable(row, ctx)
         if item is not None:
             return Decision(Plan.RESUME, found, uploaded=item)
         plan = Plan.RESUME
@@ -308,10 +285,11 @@ async def decisions(
     manifest: Manifest | None,
     order: Order,
     wave: int | None = None,
+    uploads: Mapping[str, Uploaded] | None = None,
 ) -> AsyncIterator[list[Decision]]:
     """Decisions in chunks, as the walk goes; nothing is written here. With `wave`, only the
     files of that wave: the first walks the root, later ones look up the few files the pass
-    over the names put in them."""
+    over the names put in them. `uploads` are those an earlier run left to attach."""
     files: Iterator[Found]
     if wave:
         looked_up = (found_at(settings.source, rel) for rel in order.in_wave(wave))
@@ -322,7 +300,7 @@ async def decisions(
         if wave is not None:
             chunk = [f for f in chunk if order.wave_of(f.rel) == wave]
         rows = await journal.lookup([f.rel for f in chunk]) if journal else {}
-        ctx = Context(settings, manifest, order, time.time())
+        ctx = Context(settings, manifest, order, time.time(), uploads or {})
         yield await anyio.to_thread.run_sync(decide_all, chunk, rows, ctx)
 
 
@@ -357,13 +335,13 @@ def _with_verdict(decision: Decision, verdict: DrawingFile | str) -> Decision:
 @dataclass(frozen=True, slots=True)
 class Producer:
     settings: Settings
-    journal: Journal
+    ledger: Ledger
     manifest: Manifest | None
     order: Order
-    stats: RunStats
     plans: dict[str, Plan]
     stop: Stop
     checks: Checks
+    uploads: Mapping[str, Uploaded]  # Leftovers.uploads: earlier uploads still to attach
 
     async def run(
         self,
@@ -374,7 +352,7 @@ class Producer:
         """Scan, record the plan in the journal, and send each file of the wave to its stage."""
         async with to_upload, to_batch:
             async for chunk in decisions(
-                self.settings, self.journal, self.manifest, self.order, wave
+                self.settings, self.ledger.journal, self.manifest, self.order, wave, self.uploads
             ):
                 if self.stop.stopping:
                     break
@@ -384,28 +362,18 @@ class Producer:
                         continue
                     if self.stop.stopping:
                         break  # planned in the journal: the next run takes it up
-                    self.stats.to_upload += 1
-                    self.stats.bytes_to_upload += d.file.size
+                    self.ledger.queued(d.file)
                     await to_upload.send(d.file)
                 for d in chunk:
                     if d.uploaded is not None:
-                        self.stats.to_upload += 1
+                        self.ledger.queued(None)
                         await to_batch.send(d.uploaded)
 
     async def _record(self, chunk: list[Decision]) -> None:
-        await self.journal.plan([d.file for d in chunk if d.file is not None])
+        await self.ledger.plan([d.file for d in chunk if d.file is not None])
         for d in chunk:
             if d.opened:
                 self.checks.opened_for_sha256(d.file)
             self.plans[d.rel] = d.plan
-            self.stats.planned[d.plan] += 1
-            if d.plan == Plan.INVALID:
-                await self.journal.reject(d.rel, d.found.size, d.found.mtime_ns, str(d.reason))
-                self.stats.failed += 1
-            elif d.plan == Plan.SKIPPED:
-                await self.journal.reject(
-                    d.rel, d.found.size, d.found.mtime_ns, str(d.reason), FileState.SKIPPED
-                )
-                self.stats.skipped += 1
-            elif d.restat:
-                await self.journal.touch(d.rel, d.found.size, d.found.mtime_ns)
+            size, mtime_ns = d.found.size, d.found.mtime_ns
+            await self.ledger.decided(d.rel, size, mtime_ns, d.plan, d.reason, d.restat)

@@ -23,10 +23,10 @@ from typing import Any
 import structlog
 
 from bulkimport.errors import ProcoreError
-from bulkimport.journal.store import UNCONFIRMED, FileRow, Journal
+from bulkimport.journal.store import UNCONFIRMED, FileRow
+from bulkimport.ledger import Ledger, Outcome
 from bulkimport.models import FileState
 from bulkimport.procore.client import ProcoreClient
-from bulkimport.progress import RunStats
 
 log = structlog.get_logger("bulkimport.stages.readback")
 
@@ -133,11 +133,10 @@ async def what_procore_has(client: ProcoreClient, row: FileRow) -> str:
     return f"Procore has: {shown}{more}"
 
 
-async def read_back(
-    client: ProcoreClient, journal: Journal, stats: RunStats, processed: Mapping[int, str]
-) -> None:
+async def read_back(client: ProcoreClient, ledger: Ledger, processed: Mapping[int, str]) -> None:
     """Settle the files of the processed drawing uploads (id -> final status) from what
     Procore's drawing log shows. Files are read from the journal a few uploads at a time."""
+    journal = ledger.journal
     uploads = sorted(processed)
     places = sorted(await journal.places_of(uploads))
     before = client.requests.get(REVISIONS, 0)
@@ -160,9 +159,7 @@ async def read_back(
     for start in range(0, len(uploads), UPLOADS_AT_ONCE):
         rows = await journal.imported_in(uploads[start : start + UPLOADS_AT_ONCE])
         # Review files have nothing to look for in the log: settled whatever the listing did.
-        outcomes: list[tuple[str, FileState, str | None]] = [
-            (r.rel, FileState.VERIFIED, None) for r in rows if r.review
-        ]
+        outcomes: list[Outcome] = [(r.rel, FileState.VERIFIED, None) for r in rows if r.review]
         if unread is None:
             for r in rows:
                 if r.review:
@@ -175,21 +172,15 @@ async def read_back(
                     note = f"{note}; bulkimport reconcile lists what Procore has"
                 outcomes.append((r.rel, state, note))
         else:
-            await journal.annotate(
+            await ledger.unconfirmed(
                 [r.rel for r in rows if not r.review],
                 f"{UNCONFIRMED}: Procore's drawing log could not be read ({unread}); the "
                 "account needs permission to list drawing revisions, and the next run reads "
                 "it back",
             )
-        await _settle(journal, stats, outcomes)
+        await ledger.settled(outcomes)
         settled += len(outcomes)
-    stats.readback_requests += client.requests.get(REVISIONS, 0) - before
-    log.info(
-        "readback.done",
-        files=settled,
-        places=len(places),
-        requests=client.requests.get(REVISIONS, 0) - before,
-    )
+    ledger.read_back(settled, len(places), client.requests.get(REVISIONS, 0) - before)
 
 
 async def _quote(client: ProcoreClient, row: FileRow) -> str:
@@ -197,20 +188,3 @@ async def _quote(client: ProcoreClient, row: FileRow) -> str:
         return await what_procore_has(client, row)
     except ProcoreError as exc:
         return f"what Procore has could not be read ({exc})"
-
-
-async def _settle(
-    journal: Journal, stats: RunStats, outcomes: list[tuple[str, FileState, str | None]]
-) -> None:
-    if not outcomes:
-        return
-    await journal.settled(outcomes)
-    for rel, state, note in outcomes:
-        if state is FileState.VERIFIED:
-            stats.verified += 1
-        elif state is FileState.NEEDS_REVIEW:
-            stats.needs_review += 1
-            log.warning("readback.needs_review", file=rel, reason=note)
-        else:
-            stats.failed += 1
-            log.error("readback.missing", file=rel, reason=note)

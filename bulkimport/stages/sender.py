@@ -16,6 +16,7 @@ bad file costs about 2·log2(batch size) extra calls, and its good neighbours ar
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +26,10 @@ import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from bulkimport.errors import ProcoreError, ProcoreRejected, ProcoreUnavailable
-from bulkimport.journal.store import Journal, PendingBatch
-from bulkimport.models import Batch, Target, Uploaded
+from bulkimport.journal.store import PendingBatch
+from bulkimport.ledger import Ledger
+from bulkimport.models import Batch, Group, Sent, Uploaded
 from bulkimport.procore.client import ProcoreClient
-from bulkimport.progress import RunStats
-from bulkimport.source.planner import file_from_row
-from bulkimport.stages.batcher import new_token
 from bulkimport.stages.prior_imports import already_sent
 
 log = structlog.get_logger("bulkimport.batch")
@@ -43,12 +42,9 @@ SPLITTABLE = frozenset({400, 422})
 WHOLE_BATCH_FILES = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """A drawing upload Procore accepted, and the files in it: for the verifier."""
-
-    drawing_upload_id: int
-    rels: tuple[str, ...]
+def new_token() -> str:
+    """An Idempotency-Token: unique per batch, journalled before the request."""
+    return f"bulkimport-{uuid.uuid4().hex}"
 
 
 def date_time(day: str) -> str:
@@ -91,49 +87,43 @@ def entry_errors(body: Any) -> dict[int, str]:
 @dataclass(frozen=True, slots=True)
 class SendStage:
     client: ProcoreClient
-    journal: Journal
-    stats: RunStats
+    ledger: Ledger
     root: Path
     # Refusals (status, message) that turned out to be about whole batches: not split again.
     batch_wide: set[tuple[int | None, str]] = field(default_factory=set)
 
     async def run(
-        self, batches: ObjectReceiveStream[Batch], out: ObjectSendStream[Sent], resend: bool
+        self,
+        groups: ObjectReceiveStream[Group],
+        out: ObjectSendStream[Sent],
+        left: Sequence[PendingBatch] = (),
     ) -> None:
-        """Send each batch; with `resend`, first those an earlier run left unanswered."""
-        async with batches, out:
-            left = await self.journal.pending_batches() if resend else []
-            try:
-                found = await already_sent(self.client, left)
-            except ProcoreError as exc:
-                # The lookup is a second guard; the journalled token is still the first.
-                log.warning("batch.lookup_unavailable", error=str(exc), pending=len(left))
-                found = {}
-            for pending in left:
-                if pending.token in found:
-                    await self._found(pending, found[pending.token], out)
-                    continue
-                target = Target(pending.area_id, pending.set_id, pending.review)
-                items = tuple(
-                    Uploaded(file_from_row(r, self.root), str(r.upload_uuid), r.drawing_id, target)
-                    for r in pending.rows
-                )
-                batch = Batch(pending.token, target, items)
-                log.info("batch.resend", token=batch.token, files=len(items))
-                await self._send(batch, out, journalled=True)
-            async for batch in batches:
+        """Send each group as a batch with a new token; first the batches an earlier run left
+        unanswered (`left`, from the journal's leftovers), under their own."""
+        async with groups, out:
+            await self._resume(left, out)
+            async for group in groups:
+                batch = Batch(new_token(), group.target, group.items)
                 await self._send(batch, out, journalled=False)
 
-    async def _found(
-        self, pending: PendingBatch, upload_id: int, out: ObjectSendStream[Sent]
-    ) -> None:
-        """Procore made this batch's drawing upload before the earlier run heard back."""
-        await self.journal.batch_sent(pending.token, upload_id)
-        self.stats.imported += len(pending.rows)
-        log.info(
-            "batch.found", token=pending.token, drawing_upload=upload_id, files=len(pending.rows)
-        )
-        await out.send(Sent(upload_id, tuple(r.rel for r in pending.rows)))
+    async def _resume(self, left: Sequence[PendingBatch], out: ObjectSendStream[Sent]) -> None:
+        """Batches Procore made before the earlier run heard back count as sent; the others go
+        again with the token they were journalled with."""
+        try:
+            found = await already_sent(self.client, left)
+        except ProcoreError as exc:
+            # The lookup is a second guard; the journalled token is still the first.
+            log.warning("batch.lookup_unavailable", error=str(exc), pending=len(left))
+            found = {}
+        for pending in left:
+            if pending.token in found:
+                rels = tuple(r.rel for r in pending.rows)
+                await self.ledger.batch_sent(pending.token, found[pending.token], rels, found=True)
+                await out.send(Sent(found[pending.token], rels))
+                continue
+            batch = pending.batch(self.root)
+            log.info("batch.resend", token=batch.token, files=len(batch.items))
+            await self._send(batch, out, journalled=True)
 
     async def _send(
         self, batch: Batch, out: ObjectSendStream[Sent], journalled: bool, part: bool = False
@@ -141,11 +131,11 @@ class SendStage:
         """Send one batch. Returns how many of its files Procore did not refuse (after any
         split): imported, or left pending for the next run."""
         if not journalled:
-            await self.journal.batch_created(batch)
+            await self.ledger.batch_created(batch)
         if not batch.items:
-            await self.journal.batch_closed(batch.token, "no files left in the batch")
+            await self.ledger.batch_emptied(batch.token)
             return 0
-        self.stats.batches += 1
+        self.ledger.sending()
         try:
             answer = await self.client.create_drawing_upload(
                 batch.target, [import_entry(i) for i in batch.items], batch.token
@@ -157,10 +147,9 @@ class SendStage:
         except ProcoreRejected as exc:
             return await self._rejected(batch, exc, out, part)
         upload_id = int(answer["id"])
-        await self.journal.batch_sent(batch.token, upload_id)
-        self.stats.imported += len(batch.items)
-        log.info("batch.sent", token=batch.token, drawing_upload=upload_id, files=len(batch.items))
-        await out.send(Sent(upload_id, tuple(i.file.rel for i in batch.items)))
+        rels = tuple(i.file.rel for i in batch.items)
+        await self.ledger.batch_sent(batch.token, upload_id, rels)
+        await out.send(Sent(upload_id, rels))
         return len(batch.items)
 
     async def _rejected(
@@ -182,38 +171,35 @@ class SendStage:
                 "; an earlier batch refused the same way had no file Procore would take, so "
                 "this one was not split to find them"
             )
-        await self.journal.batch_closed(batch.token, note)
-        self.stats.failed += len(batch.items)
-        for item in batch.items:
-            log.error("import.rejected", file=item.file.rel, reason=exc.message)
+        rels = [item.file.rel for item in batch.items]
+        await self.ledger.batch_refused(batch.token, rels, note, exc.message)
         return 0
 
     async def _drop_named(
         self, batch: Batch, bad: dict[int, str], out: ObjectSendStream[Sent]
     ) -> int:
+        """The files Procore named fail; the rest go again in a new batch."""
         failed = [(batch.items[i].file.rel, f"Procore refused it: {r}") for i, r in bad.items()]
-        for rel, reason in failed:
-            self.stats.failed += 1
-            log.error("import.rejected", file=rel, reason=reason)
         rest = tuple(i for n, i in enumerate(batch.items) if n not in bad)
-        return await self._resend_as(
-            batch, [rest], "split after Procore refused entries", out, failed
+        again = Batch(new_token(), batch.target, rest)
+        await self.ledger.entries_refused(
+            batch.token, failed, again, "split after Procore refused entries"
         )
+        return await self._send_parts([again], out)
 
     async def _split(
         self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent], part: bool
     ) -> int:
+        """Refused without a file named: the two halves go again, each with a token of its
+        own, and each is split again while it is refused."""
         middle = len(batch.items) // 2
-        halves = [batch.items[:middle], batch.items[middle:]]
-        self.stats.split_calls += len(halves)
-        log.warning(
-            "batch.split",
-            token=batch.token,
-            files=len(batch.items),
-            status=exc.status,
-            error=exc.message,
-        )
-        taken = await self._resend_as(batch, halves, "split to find the files Procore refused", out)
+        halves = [
+            Batch(new_token(), batch.target, items)
+            for items in (batch.items[:middle], batch.items[middle:])
+        ]
+        why = "split to find the files Procore refused"
+        await self.ledger.batch_halved(batch.token, halves, why, exc.status, exc.message)
+        taken = await self._send_parts(halves, out)
         if taken == 0 and not part and len(batch.items) >= WHOLE_BATCH_FILES:
             # Not one file of a whole batch went in: the refusal is about the batch (its set,
             # its area, the account), not its files. Later batches refused the same way are not
@@ -221,19 +207,9 @@ class SendStage:
             self.batch_wide.add((exc.status, exc.message))
         return taken
 
-    async def _resend_as(
-        self,
-        batch: Batch,
-        parts: list[tuple[Uploaded, ...]],
-        why: str,
-        out: ObjectSendStream[Sent],
-        failed: Sequence[tuple[str, str]] = (),
-    ) -> int:
-        """The batch's files again in new batches, each with its own token, journalled with
-        the refused files and the old batch's closing in one transaction."""
-        again = [Batch(new_token(), batch.target, items) for items in parts]
-        await self.journal.batch_split(batch.token, failed, again, why)
+    async def _send_parts(self, parts: Sequence[Batch], out: ObjectSendStream[Sent]) -> int:
+        """The parts of a refused batch, journalled already with its closing."""
         taken = 0
-        for piece in again:
+        for piece in parts:
             taken += await self._send(piece, out, journalled=True, part=True)
         return taken

@@ -10,7 +10,6 @@ replacement is counted and logged with its reason.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -19,12 +18,12 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from bulkimport.clock import SYSTEM, Clock
 from bulkimport.errors import FileRejected, PolicyExpired, ProcoreError, StorageError
-from bulkimport.journal.store import Journal
+from bulkimport.ledger import Ledger
 from bulkimport.models import DrawingFile, Target, Ticket, Uploaded
 from bulkimport.procore.client import ProcoreClient, backoff
 from bulkimport.procore.storage import MIN_RATE, post_file, retryable
-from bulkimport.progress import RunStats
 from bulkimport.source.checks import Checks
 from bulkimport.source.planner import sha256_of
 from bulkimport.stages.target import DrawingIndex, Targets, revision_key
@@ -55,18 +54,16 @@ class Ticketed:
 class UploadStage:
     client: ProcoreClient
     session: aiohttp.ClientSession
-    journal: Journal
+    ledger: Ledger
     targets: Targets
-    stats: RunStats
     expiry_margin: float
     stop: Stop
     checks: Checks
     same_revision: str = "received-date"  # engine.same_revision
+    clock: Clock = SYSTEM
 
     async def fail(self, file: DrawingFile, reason: str) -> None:
-        log.error("upload.failed", file=file.rel, reason=reason)
-        self.stats.failed += 1
-        await self.journal.failed([file.rel], reason)
+        await self.ledger.upload_failed(file.rel, reason)
 
     async def create_tickets(
         self, files: ObjectReceiveStream[DrawingFile], out: ObjectSendStream[Ticketed]
@@ -90,7 +87,7 @@ class UploadStage:
         """The file as its check lets it go, or FileRejected: before any request for it."""
         checked = await self.checks.check(file)
         if checked.review != file.review:  # a multi-page PDF, through Items to Review
-            await self.journal.plan([checked])
+            await self.ledger.plan([checked])
         return checked
 
     async def _prepare(self, file: DrawingFile) -> Ticketed | None:
@@ -107,7 +104,7 @@ class UploadStage:
                 if placed is None:
                     return None
                 file, note = placed
-        await self.journal.uploading(file.rel, drawing_id, target, file.received_date, note)
+        await self.ledger.uploading(file, drawing_id, target, note)
         ticket = await self.client.create_upload(file.filename)
         return Ticketed(file, drawing_id, target, ticket)
 
@@ -133,7 +130,8 @@ class UploadStage:
             note = f"{where}; its content changed, left as it is (engine.same_revision = skip)"
             await self._skip(file, drawing_id, note, None)
             return None
-        today = datetime.now(UTC).astimezone().date().isoformat()  # the local day it was found
+        found_at = datetime.fromtimestamp(self.clock.time(), UTC).astimezone()
+        today = found_at.date().isoformat()  # the local day it was found
         if policy == "received-date" and file.received_date is None:
             dated = replace(file, received_date=today)
             if not await index.has_revision(drawing_id, revision_key(dated, target.set_id)):
@@ -154,13 +152,10 @@ class UploadStage:
         return None
 
     async def _skip(self, file: DrawingFile, drawing_id: int, note: str, sha: str | None) -> None:
-        log.debug("upload.skipped", file=file.rel, reason=note)
-        self.stats.skipped += 1
-        await self.journal.skipped(file.rel, note, drawing_id, sha)
+        await self.ledger.skipped(file.rel, note, drawing_id, sha)
 
     async def _renew(self, item: Ticketed, reason: str) -> Ticketed:
-        self.stats.rerequested[reason] += 1
-        log.debug("upload.rerequested", file=item.file.rel, uuid=item.ticket.uuid, reason=reason)
+        self.ledger.rerequested(item.file.rel, item.ticket.uuid, reason)
         ticket = await self.client.create_upload(item.file.filename)
         return Ticketed(item.file, item.drawing_id, item.target, ticket)
 
@@ -181,7 +176,7 @@ class UploadStage:
 
     async def _post_one(self, item: Ticketed) -> Uploaded:
         for attempt in range(POST_ATTEMPTS):
-            if too_old(item.ticket, item.file.size, self.expiry_margin, time.time()):
+            if too_old(item.ticket, item.file.size, self.expiry_margin, self.clock.time()):
                 item = await self._renew(item, "near_expiry")
             try:
                 sha256 = await post_file(self.session, item.ticket, item.file)
@@ -194,11 +189,7 @@ class UploadStage:
                 log.warning("upload.retry", file=item.file.rel, code=exc.code, status=exc.status)
                 await anyio.sleep(backoff(attempt))
                 continue
-            await self.journal.uploaded(
-                item.file.rel, item.ticket.uuid, item.ticket.issued_at, sha256
-            )
-            self.stats.uploaded += 1
-            self.stats.bytes_uploaded += item.file.size
-            log.debug("upload.posted", file=item.file.rel, uuid=item.ticket.uuid)
-            return Uploaded(item.file, item.ticket.uuid, item.drawing_id, item.target)
+            done = Uploaded(item.file, item.ticket.uuid, item.drawing_id, item.target)
+            await self.ledger.uploaded(done, item.ticket.issued_at, sha256)
+            return done
         raise StorageError(item.file.rel, 403, "AccessDenied", "policy expired on every attempt")

@@ -9,17 +9,19 @@ while nothing changes. Uploads left unverified by an earlier run are followed to
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream
 
+from bulkimport.clock import SYSTEM, Clock, receive_until
 from bulkimport.errors import ProcoreError, ProcoreRejected
-from bulkimport.journal.store import Journal
+from bulkimport.ledger import Ledger
+from bulkimport.models import Sent
 from bulkimport.procore.client import ProcoreClient
-from bulkimport.progress import RunStats
 from bulkimport.stages.readback import read_back
-from bulkimport.stages.sender import Sent
 from bulkimport.stopping import Stop
 
 log = structlog.get_logger("bulkimport.stages.verify")
@@ -52,73 +54,99 @@ async def _statuses(client: ProcoreClient, ids: list[int]) -> dict[int, str]:
 async def verify_uploads(
     sent: ObjectReceiveStream[Sent],
     client: ProcoreClient,
-    journal: Journal,
-    stats: RunStats,
+    ledger: Ledger,
     interval: float,
     give_up_after: float,
     stop: Stop,
-    resume: bool = True,
+    unverified: Mapping[int, int] | None = None,
+    clock: Clock = SYSTEM,
 ) -> None:
-    """With `resume`, also the uploads an earlier run (or wave) left unverified."""
-    earlier = await journal.unverified() if resume else {}
-    pending: dict[int, int] = {k: len(v) for k, v in earlier.items()}
-    processed: dict[int, str] = {}  # drawing upload -> the status it settled in
-    closed = False
-    wait = interval
-    give_up = math.inf
+    """Follow each sent drawing upload, and those an earlier run left unverified (id -> files),
+    until Procore has processed it; then read the processed ones back."""
+    follow = _Follow(sent, client, ledger, interval, give_up_after, clock, dict(unverified or {}))
     async with sent:
-        while pending or not closed:
-            with anyio.CancelScope(
-                deadline=anyio.current_time() + wait if pending else math.inf
-            ) as scope:
-                while not closed:
-                    try:
-                        item = await sent.receive()
-                    except anyio.EndOfStream:
-                        closed = True
-                        give_up = anyio.current_time() + give_up_after
-                        break
-                    pending[item.drawing_upload_id] = len(item.rels)
-                    wait = interval
-                    scope.deadline = min(scope.deadline, anyio.current_time() + wait)
-                if closed and pending:
-                    await anyio.sleep(wait)  # input is done: only the clock remains
-            if not pending:
+        while follow.pending or not follow.closed:
+            await follow.gather()
+            if not follow.pending:
                 continue
-            if closed and stop.stopping:
+            if follow.closed and stop.stopping:
                 log.info(
-                    "verify.deferred", drawing_uploads=len(pending), hint="the next run checks"
+                    "verify.deferred",
+                    drawing_uploads=len(follow.pending),
+                    hint="the next run checks",
                 )
                 return
-            try:
-                statuses = await _statuses(client, sorted(pending))
-            except ProcoreError as exc:  # the files are in; only news of them is late
-                log.warning("verify.unavailable", error=str(exc), pending=len(pending))
-                statuses = {}
-            settled = [i for i in pending if statuses.get(i) in DONE | {"failed", GONE}]
-            for upload_id in settled:
-                status = statuses[upload_id]
-                files = pending.pop(upload_id)
-                if status in DONE:
-                    processed[upload_id] = status
-                    log.info("verify.done", drawing_upload=upload_id, status=status, files=files)
-                    continue
-                await journal.outcome(
-                    upload_id,
-                    f"drawing upload {upload_id} is no longer in Procore (deleted there); the "
-                    "next run sends the file again"
-                    if status == GONE
-                    else f"Procore could not process drawing upload {upload_id}",
-                )
-                stats.failed += files
-                log.error("verify.failed", drawing_upload=upload_id, files=files)
-            wait = interval if settled else min(wait * 2, MAX_WAIT)
-            if anyio.current_time() > give_up and pending:
+            await follow.check()
+            if clock.now() > follow.give_up and follow.pending:
                 log.warning(
                     "verify.timeout",
-                    unverified=sorted(pending),
+                    unverified=sorted(follow.pending),
                     hint="the files are imported, not yet confirmed; the next run checks them",
                 )
                 break
-    if processed:
-        await read_back(client, journal, stats, processed)
+    if follow.processed:
+        await read_back(client, ledger, follow.processed)
+
+
+@dataclass(slots=True)
+class _Follow:
+    """Verify's state: the uploads it follows, and when it checks next."""
+
+    sent: ObjectReceiveStream[Sent]
+    client: ProcoreClient
+    ledger: Ledger
+    interval: float
+    give_up_after: float  # seconds after input ends
+    clock: Clock
+    pending: dict[int, int] = field(default_factory=dict)  # drawing upload -> files
+    processed: dict[int, str] = field(default_factory=dict)  # drawing upload -> final status
+    closed: bool = False  # no more uploads will be sent
+    give_up: float = math.inf  # once input is done: the time the run stops waiting
+    wait: float = 0.0  # until the next check; doubles while nothing changes
+
+    def __post_init__(self) -> None:
+        self.wait = self.interval
+
+    async def gather(self) -> None:
+        """Take in sent uploads until the next check is due (while none is pending, until one
+        is sent or input ends); once input is done, only the clock remains."""
+        clock = self.clock
+        due = clock.now() + self.wait if self.pending else math.inf
+        while not self.closed:
+            try:
+                item = await receive_until(self.sent, clock, due)
+            except anyio.EndOfStream:
+                self.closed = True
+                self.give_up = clock.now() + self.give_up_after
+                break
+            if item is None:
+                return
+            self.pending[item.drawing_upload_id] = len(item.rels)
+            self.wait = self.interval
+            due = min(due, clock.now() + self.wait)
+        if self.pending:
+            await clock.sleep(max(0.0, min(self.wait, due - clock.now())))
+
+    async def check(self) -> None:
+        """One look at the pending uploads: settled ones leave, the rest wait longer."""
+        try:
+            statuses = await _statuses(self.client, sorted(self.pending))
+        except ProcoreError as exc:  # the files are in; only news of them is late
+            log.warning("verify.unavailable", error=str(exc), pending=len(self.pending))
+            statuses = {}
+        settled = [i for i in self.pending if statuses.get(i) in DONE | {"failed", GONE}]
+        for upload_id in settled:
+            status = statuses[upload_id]
+            files = self.pending.pop(upload_id)
+            if status in DONE:
+                self.processed[upload_id] = status
+                log.info("verify.done", drawing_upload=upload_id, status=status, files=files)
+                continue
+            note = (
+                f"drawing upload {upload_id} is no longer in Procore (deleted there); the "
+                "next run sends the file again"
+                if status == GONE
+                else f"Procore could not process drawing upload {upload_id}"
+            )
+            await self.ledger.processing_failed(upload_id, note, files)
+        self.wait = self.interval if settled else min(self.wait * 2, MAX_WAIT)

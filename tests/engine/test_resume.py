@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import signal
-from collections import Counter
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import anyio
@@ -43,9 +44,11 @@ async def test_killed_run_resumes_to_exactly_once(tmp_path: Path, kill_after_pos
             process.send_signal(signal.SIGKILL)
             await process.wait()
         assert process.returncode == -signal.SIGKILL
-        posted_before = Counter(
+        posted_before = {
             u["uuid"] for u in (await emulator_state(emu, "uploads"))["uploads"] if u["posted"]
-        )
+        }
+        finished = finished_uploads(tmp_path / "journal.sqlite3")
+        assert set(finished.values()) <= posted_before
 
         result = await run_import(
             make_settings(emu, tmp_path / "src", batch_size=20), CREDENTIALS, progress=False
@@ -57,4 +60,20 @@ async def test_killed_run_resumes_to_exactly_once(tmp_path: Path, kill_after_pos
         posted = [u for u in state["uploads"] if u["posted"]]
         assert len(posted) <= len(paths) + 4
         assert all(u["post_count"] == 1 for u in posted)
-        assert len(posted_before) <= len(posted)
+        # Each upload the killed run journalled as finished is the one its file was imported
+        # with, and every other file was uploaded once more: no more, no fewer.
+        attached = {u["uuid"] for u in posted if u["attached_to"] is not None}
+        assert set(finished.values()) <= attached
+        posted_again = {u["uuid"] for u in posted} - posted_before
+        assert len(posted_again) == len(paths) - len(finished)
+        assert result.stats.uploaded == len(posted_again)
+
+
+def finished_uploads(journal: Path) -> dict[str, str]:
+    """rel -> upload uuid, for the files the journal says reached storage."""
+    with closing(sqlite3.connect(journal)) as db:
+        rows = db.execute(
+            "SELECT rel, upload_uuid FROM files WHERE upload_uuid IS NOT NULL AND state IN"
+            " ('uploaded', 'batched', 'imported', 'verified', 'needs_review')"
+        )
+        return dict(rows.fetchall())
