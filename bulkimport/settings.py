@@ -77,6 +77,9 @@ class ProcoreSettings:
     upload_scope: str = "project"  # or "company"
     timeout: float = 60.0  # seconds for one API call
     max_attempts: int = 5
+    # No attempt of a call (or a storage POST) starts later than this after its first failure;
+    # the waits Procore asks for (429, 503 throttles) do not count.
+    max_retry_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,7 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
                 upload_scope=_choice(procore, "upload_scope", ("project", "company"), "project"),
                 timeout=_number(procore, "timeout", 60.0),
                 max_attempts=int(_number(procore, "max_attempts", 5)),
+                max_retry_seconds=_number(procore, "max_retry_seconds", 600.0),
             ),
             source=SourceSettings(
                 root=_path(source, "root", base),

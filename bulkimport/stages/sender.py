@@ -156,7 +156,7 @@ class SendStage:
             return len(batch.items)
         except ProcoreRejected as exc:
             return await self._rejected(batch, exc, out, part)
-        upload_id = int(answer["id"])
+        upload_id = answer.id
         await self.journal.batch_sent(batch.token, upload_id)
         self.stats.imported += len(batch.items)
         log.info("batch.sent", token=batch.token, drawing_upload=upload_id, files=len(batch.items))

@@ -10,7 +10,6 @@ replacement is counted and logged with its reason.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -22,8 +21,9 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from bulkimport.errors import FileRejected, PolicyExpired, ProcoreError, StorageError
 from bulkimport.journal.store import Journal
 from bulkimport.models import DrawingFile, Target, Ticket, Uploaded
-from bulkimport.procore.client import ProcoreClient, backoff
-from bulkimport.procore.storage import MIN_RATE, post_file, retryable
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.procore.retry import storage_retrier
+from bulkimport.procore.storage import MIN_RATE, post_file
 from bulkimport.progress import RunStats
 from bulkimport.source.checks import Checks
 from bulkimport.source.planner import sha256_of
@@ -31,8 +31,6 @@ from bulkimport.stages.target import DrawingIndex, Targets, revision_key
 from bulkimport.stopping import Stop
 
 log = structlog.get_logger("bulkimport.upload")
-
-POST_ATTEMPTS = 4
 
 
 def too_old(ticket: Ticket, size: int, margin: float, now: float) -> bool:
@@ -180,25 +178,30 @@ class UploadStage:
                 await out.send(done)
 
     async def _post_one(self, item: Ticketed) -> Uploaded:
-        for attempt in range(POST_ATTEMPTS):
-            if too_old(item.ticket, item.file.size, self.expiry_margin, time.time()):
-                item = await self._renew(item, "near_expiry")
+        item, sha256 = await self._posted(item)
+        await self.journal.uploaded(item.file.rel, item.ticket.uuid, item.ticket.issued_at, sha256)
+        self.stats.uploaded += 1
+        self.stats.bytes_uploaded += item.file.size
+        log.debug("upload.posted", file=item.file.rel, uuid=item.ticket.uuid)
+        return Uploaded(item.file, item.ticket.uuid, item.drawing_id, item.target)
+
+    async def _posted(self, item: Ticketed) -> tuple[Ticketed, str]:
+        """The file POSTed under the retry policy: the ticket that took it, and its sha256. A
+        ticket too near its expiry is replaced first; one storage found expired, next time."""
+        expired = False
+
+        async def attempt() -> str:
+            nonlocal item, expired
+            now = self.client.clock.time()
+            if expired or too_old(item.ticket, item.file.size, self.expiry_margin, now):
+                item = await self._renew(item, "expired" if expired else "near_expiry")
+            expired = False
             try:
-                sha256 = await post_file(self.session, item.ticket, item.file)
+                return await post_file(self.session, item.ticket, item.file)
             except PolicyExpired:
-                item = await self._renew(item, "expired")
-                continue
-            except StorageError as exc:
-                if not retryable(exc) or attempt == POST_ATTEMPTS - 1:
-                    raise
-                log.warning("upload.retry", file=item.file.rel, code=exc.code, status=exc.status)
-                await anyio.sleep(backoff(attempt))
-                continue
-            await self.journal.uploaded(
-                item.file.rel, item.ticket.uuid, item.ticket.issued_at, sha256
-            )
-            self.stats.uploaded += 1
-            self.stats.bytes_uploaded += item.file.size
-            log.debug("upload.posted", file=item.file.rel, uuid=item.ticket.uuid)
-            return Uploaded(item.file, item.ticket.uuid, item.drawing_id, item.target)
-        raise StorageError(item.file.rel, 403, "AccessDenied", "policy expired on every attempt")
+                expired = True
+                raise
+
+        retrying = storage_retrier(self.client.settings, self.client.clock)
+        sha256 = await retrying(attempt, {"file": item.file.rel})
+        return item, sha256

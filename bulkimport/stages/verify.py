@@ -35,7 +35,7 @@ async def _statuses(client: ProcoreClient, ids: list[int]) -> dict[int, str]:
     from the List is asked for by Show before it is taken as gone."""
     statuses: dict[int, str] = {}
     if len(ids) > 1:
-        listed = {int(u["id"]): str(u.get("status")) for u in await client.drawing_uploads()}
+        listed = {u.id: u.status for u in await client.drawing_uploads()}
         statuses = {i: listed[i] for i in ids if i in listed}
     for upload_id in (i for i in ids if i not in statuses):
         try:
@@ -45,7 +45,7 @@ async def _statuses(client: ProcoreClient, ids: list[int]) -> dict[int, str]:
                 raise
             statuses[upload_id] = GONE
         else:
-            statuses[upload_id] = str(answer.get("status"))
+            statuses[upload_id] = answer.status
     return statuses
 
 
