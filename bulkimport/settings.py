@@ -164,16 +164,7 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
     engine = _section(raw, "engine", EngineSettings, required=False)
     try:
         settings = Settings(
-            procore=ProcoreSettings(
-                api_base=_url(procore, "api_base"),
-                login_base=_url(procore, "login_base"),
-                company_id=_int(procore, "company_id"),
-                project_id=_int(procore, "project_id"),
-                upload_scope=_choice(procore, "upload_scope", ("project", "company"), "project"),
-                timeout=_number(procore, "timeout", 60.0),
-                max_attempts=int(_number(procore, "max_attempts", 5)),
-                max_retry_seconds=_number(procore, "max_retry_seconds", 600.0),
-            ),
+            procore=_procore(procore),
             source=SourceSettings(
                 root=_path(source, "root", base),
                 include=_strings(source, "include", ("**/*.pdf",)),
@@ -219,6 +210,25 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
     except (TypeError, ValueError) as exc:
         raise ConfigError(str(exc)) from exc
     _check_pattern(settings.source.filename_pattern)
+    _check_places(settings)
+    return settings
+
+
+def _procore(procore: dict[str, Any]) -> ProcoreSettings:
+    return ProcoreSettings(
+        api_base=_url(procore, "api_base"),
+        login_base=_url(procore, "login_base"),
+        company_id=_int(procore, "company_id"),
+        project_id=_int(procore, "project_id"),
+        upload_scope=_choice(procore, "upload_scope", ("project", "company"), "project"),
+        timeout=_number(procore, "timeout", 60.0),
+        max_attempts=int(_number(procore, "max_attempts", 5)),
+        max_retry_seconds=_number(procore, "max_retry_seconds", 600.0),
+    )
+
+
+def _check_places(settings: Settings) -> None:
+    """Every file must have somewhere to go: the manifest, the layout or [target] says where."""
     if settings.source.manifest_only and settings.source.manifest is None:
         raise ConfigError("source.manifest_only needs source.manifest")
     if settings.source.manifest is None:
@@ -229,7 +239,6 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
                     f"where do drawings go? set target.{key}, or name {{{key}}} in "
                     "source.layout, or give a manifest with that column"
                 )
-    return settings
 
 
 def _section(raw: dict[str, Any], name: str, shape: type, required: bool = True) -> dict[str, Any]:
