@@ -8,6 +8,7 @@ BulkImportError
 ├── FileRejected             one source file cannot be imported (the run goes on)
 ├── ProcoreError             a Procore call failed: endpoint, status, Procore's message
 │   ├── ProcoreRejected      4xx other than 401/429: the request itself is wrong; not retried
+│   │   ├── DrawingNumberTaken  Create Drawing: the area has that number already
 │   │   └── UnexpectedAnswer a 2xx answer without the shape the reference documents
 │   ├── TokenRefused         401 on a call with a token: renewed once, then AuthenticationError
 │   └── ProcoreUnavailable   the network, a timeout or a 5xx: retried with backoff
@@ -83,6 +84,10 @@ class ProcoreRejected(ProcoreError):
 
 
 class UnexpectedAnswer(ProcoreRejected):
+    pass
+
+
+class DrawingNumberTaken(ProcoreRejected):
     pass
 
 

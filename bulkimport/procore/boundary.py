@@ -9,8 +9,8 @@ has two halves:
 - the storage POST: `storage_errors` (no answer, or the file unreadable) and `storage_reply`
   (S3's XML error document).
 
-Nothing past this module catches an aiohttp exception or reads a status code to decide what
-happened: the type of the error says it.
+Nothing past this module catches an aiohttp exception, and the retry policy reads what a
+failure is worth from its type alone.
 """
 
 from __future__ import annotations

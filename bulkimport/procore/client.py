@@ -21,7 +21,7 @@ import aiohttp
 import anyio
 import structlog
 
-from bulkimport.errors import ProcoreRejected, TokenRefused
+from bulkimport.errors import DrawingNumberTaken, ProcoreRejected, TokenRefused
 from bulkimport.logs import keep_secret
 from bulkimport.models import Target, Ticket
 from bulkimport.procore.answers import (
@@ -319,7 +319,14 @@ class ProcoreClient:
             json={"drawing": drawing},
             params=self._in_project,
         )
-        return await self._read(request, lambda body: int(body["id"]))
+        try:
+            return await self._read(request, lambda body: int(body["id"]))
+        except ProcoreRejected as exc:
+            # Procore's words for a number the area has (a create whose answer was lost, or
+            # another tool's): read here, once, so callers tell it by its type.
+            if exc.status == 422 and "taken" in exc.message:
+                raise DrawingNumberTaken(exc.endpoint, exc.status, exc.message, exc.body) from exc
+            raise
 
     async def create_upload(self, filename: str) -> Ticket:
         if self.settings.upload_scope == "company":

@@ -18,7 +18,7 @@ from typing import TypeVar
 import anyio
 import structlog
 
-from bulkimport.errors import ConfigError, FileRejected, ProcoreError, ProcoreRejected
+from bulkimport.errors import ConfigError, DrawingNumberTaken, FileRejected, ProcoreError
 from bulkimport.models import DrawingFile, Target
 from bulkimport.procore.answers import DrawingArea, DrawingSet
 from bulkimport.procore.client import ProcoreClient
@@ -227,10 +227,8 @@ class DrawingIndex:
             )
             self.created += 1
             log.debug("drawing.created", number=file.number, id=drawing_id)
-        except ProcoreRejected as exc:
+        except DrawingNumberTaken:
             # A create whose answer was lost comes back as "already taken": look it up.
-            if exc.status != 422 or "taken" not in exc.message:
-                raise
             self._ids.update(await self._listed(self._client, self._area_id))
             if key not in self._ids:
                 raise
