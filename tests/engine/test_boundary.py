@@ -16,6 +16,7 @@ from aiohttp.test_utils import RawTestServer
 
 from bulkimport.emulator import EmulatorConfig, RateLimits, RunningEmulator, serve
 from bulkimport.errors import (
+    DrawingNumberTaken,
     PolicyExpired,
     ProcoreError,
     ProcoreRejected,
@@ -131,7 +132,8 @@ class TestProcore:
         assert caught.value.message.endswith("Service Unavailable")
 
     async def test_a_4xx_carries_procores_message(self, session):
-        """Field errors are spelt out; nothing is retried."""
+        """Field errors are spelt out; nothing is retried. Create Drawing's "taken" is the one
+        refusal the client reads the words of, into its own type."""
         body = json.dumps({"errors": {"number": ["has already been taken"]}})
         script = Scripted((422, JSON, body))
         async with RawTestServer(script, host="127.0.0.1") as server:
@@ -143,6 +145,7 @@ class TestProcore:
             422,
             "number: has already been taken",
         )
+        assert isinstance(caught.value, DrawingNumberTaken)  # told by its type, not its words
         assert caught.value.endpoint == "POST /rest/v1.1/drawing_areas/{id}/drawings"
         assert script.requests == 1
 
