@@ -119,21 +119,6 @@ class ProcoreClient:
 
     # Requests ---------------------------------------------------------------------------
 
-    async def call(
-        self,
-        method: str,
-        path: str,
-        endpoint: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Reply:
-        url = path if path.startswith("http") else f"{self.settings.api_base}{path}"
-        return await self._send(
-            Request(method, url, endpoint, json=json_body, params=params, headers=headers or {})
-        )
-
     async def _read(self, request: Request, read: Callable[[Any], T]) -> T:
         reply = await self._send(request)
         return parsed(request.endpoint, reply.status, reply.body, read)
@@ -246,9 +231,8 @@ class ProcoreClient:
     async def server_date(self) -> str | None:
         """One slim page of the project's areas: whether the project is reachable, and
         Procore's `Date` to set the local clock against."""
-        reply = await self.call(
-            "GET", f"{self._project}/drawing_areas", AREAS_ENDPOINT, params={"per_page": "1"}
-        )
+        url = f"{self.settings.api_base}{self._project}/drawing_areas"
+        reply = await self._send(Request("GET", url, AREAS_ENDPOINT, params={"per_page": "1"}))
         return reply.headers.get("Date")
 
     async def drawing_areas(self) -> list[DrawingArea]:

@@ -99,7 +99,7 @@ class Tally:
     out_of: str = ""  # what ran out: "attempts", "time", "holds" or "renewals"
 
     def record(self, verdict: Verdict, policy: RetryPolicy, now: float) -> float:
-        """Count one failed try; the seconds to wait before the next."""
+        """Count one failed try (never a final one); the seconds to wait before the next."""
         step = verdict.step
         if step is Step.HOLD:
             self.holds += 1
@@ -111,8 +111,6 @@ class Tally:
             if self.renewed:
                 self.out_of = "renewals"
             self.renewed = True
-            return 0.0
-        if step is Step.FINAL:
             return 0.0
         wait = (
             0.0 if step is Step.AGAIN else max(verdict.told or 0.0, policy.backoff(self.failures))
