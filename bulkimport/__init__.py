@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (redundant alias
     from bulkimport.errors import AuthenticationError as AuthenticationError
     from bulkimport.errors import BulkImportError as BulkImportError
     from bulkimport.errors import ConfigError as ConfigError
+    from bulkimport.errors import DrawingNumberTaken as DrawingNumberTaken
+    from bulkimport.errors import FileChanged as FileChanged
     from bulkimport.errors import FileRejected as FileRejected
     from bulkimport.errors import JournalBusy as JournalBusy
     from bulkimport.errors import JournalError as JournalError
@@ -29,7 +31,14 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (redundant alias
     from bulkimport.errors import ProcoreError as ProcoreError
     from bulkimport.errors import ProcoreRejected as ProcoreRejected
     from bulkimport.errors import ProcoreUnavailable as ProcoreUnavailable
+    from bulkimport.errors import RateLimited as RateLimited
+    from bulkimport.errors import RetriesExhausted as RetriesExhausted
     from bulkimport.errors import StorageError as StorageError
+    from bulkimport.errors import StorageUnavailable as StorageUnavailable
+    from bulkimport.errors import Throttled as Throttled
+    from bulkimport.errors import TicketsExpired as TicketsExpired
+    from bulkimport.errors import TokenRefused as TokenRefused
+    from bulkimport.errors import UnexpectedAnswer as UnexpectedAnswer
     from bulkimport.outcome import PlanSummary as PlanSummary
     from bulkimport.outcome import RunResult as RunResult
     from bulkimport.pipeline import plan_only as plan_only
@@ -46,6 +55,8 @@ __all__ = (
     "BulkImportError",
     "ConfigError",
     "Credentials",
+    "DrawingNumberTaken",
+    "FileChanged",
     "FileRejected",
     "JournalBusy",
     "JournalError",
@@ -54,9 +65,16 @@ __all__ = (
     "ProcoreError",
     "ProcoreRejected",
     "ProcoreUnavailable",
+    "RateLimited",
+    "RetriesExhausted",
     "RunResult",
     "Settings",
     "StorageError",
+    "StorageUnavailable",
+    "Throttled",
+    "TicketsExpired",
+    "TokenRefused",
+    "UnexpectedAnswer",
     "__version__",
     "load_settings",
     "parse_settings",
@@ -84,6 +102,15 @@ _HOMES = {
             "ProcoreUnavailable",
             "StorageError",
             "PolicyExpired",
+            "DrawingNumberTaken",
+            "UnexpectedAnswer",
+            "TokenRefused",
+            "RateLimited",
+            "Throttled",
+            "RetriesExhausted",
+            "StorageUnavailable",
+            "TicketsExpired",
+            "FileChanged",
         ),
     }.items()
     for name in names

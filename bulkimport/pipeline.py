@@ -296,9 +296,7 @@ async def _price(settings: Settings, credentials: Credentials, summary: PlanSumm
                 notes.append(f"{exc}: its files would fail.")
                 continue
             existing |= {
-                (name, str(d["number"]).casefold())
-                async for page in client.drawings(int(area["id"]))
-                for d in page
+                (name, d.number.casefold()) async for page in client.drawings(area.id) for d in page
             }
         for set_name in sorted({s for _, s, _ in summary.places if not s.isdigit()}):
             try:

@@ -14,22 +14,19 @@ from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Any
 
 import aiohttp
 import anyio
 
 from bulkimport.errors import AuthenticationError, ConfigError, FileRejected, ProcoreError
-from bulkimport.procore.client import ProcoreClient, Reply
+from bulkimport.procore.answers import DrawingArea, DrawingSet, TokenInfo
+from bulkimport.procore.client import TOKEN_ENDPOINT, ProcoreClient
 from bulkimport.settings import Credentials, Settings
 from bulkimport.source.manifest import read_manifest
 from bulkimport.source.scan import describe, walk
 from bulkimport.stages.target import area_in, set_in
 
 CLOCK_TOLERANCE = 60.0  # seconds; tickets expire after an hour, so a minute is already a lot
-TOKEN_ENDPOINT = "POST /oauth/token"
-TOKEN_INFO_ENDPOINT = "GET /oauth/token/info"
-AREAS_ENDPOINT = "GET /rest/v1.1/projects/{id}/drawing_areas"
 
 
 class Status(StrEnum):
@@ -72,13 +69,7 @@ async def _checks(client: ProcoreClient, settings: Settings, checks: list[Check]
     project = settings.procore.project_id
     sent = time.time()
     try:
-        # One slim page: the project's reachability, and a Date to set the clock against.
-        probe = await client.call(
-            "GET",
-            f"/rest/v1.1/projects/{project}/drawing_areas",
-            AREAS_ENDPOINT,
-            params={"per_page": "1"},
-        )
+        date = await client.server_date()
     except ProcoreError as exc:
         checks.append(Check(Status.FAIL, _unreachable(settings, exc)))
         return
@@ -97,16 +88,14 @@ async def _checks(client: ProcoreClient, settings: Settings, checks: list[Check]
     if listed is not None:
         checks.append(await _drawings(client, listed))
     checks.append(_budget(client))
-    checks.append(clock_check(probe.headers.get("Date"), sent, answered))
+    checks.append(clock_check(date, sent, answered))
 
 
 async def _credentials(client: ProcoreClient) -> Check:
     """A token, then what Procore says of it (the call that fetches the token info is the
     first to need a token, so it is what asks for one)."""
     try:
-        info = await client.call(
-            "GET", f"{client.settings.login_base}/oauth/token/info", TOKEN_INFO_ENDPOINT
-        )
+        info = await client.token_info()
     except AuthenticationError as exc:
         return Check(Status.FAIL, str(exc), refused=True)
     except ProcoreError as exc:
@@ -116,11 +105,9 @@ async def _credentials(client: ProcoreClient) -> Check:
     return Check(Status.OK, f"credentials accepted{_lifetime(info)}")
 
 
-def _lifetime(info: Reply) -> str:
-    body: Any = info.body
-    seconds = body.get("expires_in_seconds") if isinstance(body, dict) else None
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        return f" (token valid for {_span(seconds)})"
+def _lifetime(info: TokenInfo) -> str:
+    if info.expires_in is not None:
+        return f" (token valid for {_span(info.expires_in)})"
     return ""
 
 
@@ -142,10 +129,10 @@ def _unreachable(settings: Settings, exc: ProcoreError) -> str:
 
 def _configured(
     settings: Settings,
-    areas: list[dict[str, Any]],
-    sets: list[dict[str, Any]],
+    areas: list[DrawingArea],
+    sets: list[DrawingSet],
     checks: list[Check],
-) -> dict[str, Any] | None:
+) -> DrawingArea | None:
     """The [target] area and set, as a run checks them before it sends anything."""
     target, project = settings.target, settings.procore.project_id
     area = None
@@ -171,10 +158,10 @@ def _configured(
 
 async def _placed(
     settings: Settings,
-    areas: list[dict[str, Any]],
-    sets: list[dict[str, Any]],
+    areas: list[DrawingArea],
+    sets: list[DrawingSet],
     checks: list[Check],
-) -> dict[str, Any] | None:
+) -> DrawingArea | None:
     """The areas and sets the manifest and the folder layout send files to. Unlike the
     [target] ones, a missing one fails its files, not the run: a warning."""
     source, target = settings.source, settings.target
@@ -188,7 +175,7 @@ async def _placed(
     project = settings.procore.project_id
     area_files = _by_name((area, n) for (area, _), n in places.items())
     set_files = _by_name((name, n) for (_, name), n in places.items())
-    first: dict[str, Any] | None = None
+    first: DrawingArea | None = None
     problems: list[Check] = []
     for name, files in area_files.items():
         try:
@@ -244,9 +231,9 @@ def _by_name(files: Iterable[tuple[str, int]]) -> dict[str, int]:
     return merged
 
 
-async def _drawings(client: ProcoreClient, area: dict[str, Any]) -> Check:
+async def _drawings(client: ProcoreClient, area: DrawingArea) -> Check:
     """The first page of the area's drawings only: an area can hold tens of thousands."""
-    pages = client.drawings(int(area["id"]))
+    pages = client.drawings(area.id)
     try:
         page = await anext(pages, None)
     except ProcoreError as exc:
@@ -316,8 +303,8 @@ def _same(name: str, configured: str | int | None) -> bool:
     return configured is not None and name.casefold() == str(configured).strip().casefold()
 
 
-def _named(item: dict[str, Any]) -> str:
-    return f"{item.get('name')!r} (id {item.get('id')})"
+def _named(item: DrawingArea | DrawingSet) -> str:
+    return f"{item.name!r} (id {item.id})"
 
 
 def _count(n: int, what: str) -> str:

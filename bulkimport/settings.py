@@ -94,6 +94,9 @@ class ProcoreSettings:
     upload_scope: UploadScope = "project"
     timeout: float = 60.0  # seconds for one API call
     max_attempts: int = 5
+    # No attempt of a call (or a storage POST) starts later than this after its first failure;
+    # the waits Procore asks for (429, 503 throttles) do not count.
+    max_retry_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +375,7 @@ SECTIONS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
         "upload_scope": _choice(get_args(UploadScope)),
         "timeout": _number,
         "max_attempts": _positive,  # 0 attempts would fail every call
+        "max_retry_seconds": _number,
     },
     "source": {
         "root": _path,

@@ -24,12 +24,11 @@ from bulkimport import __version__, logs, run_status
 from bulkimport.cli import display
 from bulkimport.cli import status_command as status_report
 from bulkimport.cli.emulator_command import emulator
+from bulkimport.cli.failures import RECONCILE_RULES, RUN_RULES, failure
 from bulkimport.cli.options import LOG_FORMAT, verbosity
 from bulkimport.errors import (
     AuthenticationError,
-    BulkImportError,
     ConfigError,
-    JournalBusy,
     JournalError,
 )
 from bulkimport.outcome import RunResult
@@ -124,13 +123,6 @@ def _credentials() -> Credentials:
     return found
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The first error inside (nested) exception groups from the task groups."""
-    while isinstance(exc, BaseExceptionGroup):
-        exc = exc.exceptions[0]
-    return exc
-
-
 @main.command()
 @CONFIG
 @SOURCE
@@ -186,15 +178,11 @@ def run(
             result = anyio.run(run_import, settings, credentials, watcher, True)
     except KeyboardInterrupt:
         _fail(EXIT_STOPPED, "interrupted; the journal keeps the state: run again to resume")
-    except BaseException as exc:  # task groups wrap errors in groups: look inside
-        cause = _root_cause(exc)
-        if isinstance(cause, AuthenticationError | JournalBusy):
-            _fail(EXIT_STOPPED, f"stopped: {cause}")
-        if isinstance(cause, ConfigError | JournalError):
-            _fail(EXIT_USAGE, str(cause))
-        if isinstance(cause, BulkImportError):
-            _fail(EXIT_SOME_FAILED, f"the run stopped: {cause}")
-        raise
+    except BaseException as exc:  # task groups wrap errors in groups: every one is reported
+        stopped = failure(exc, RUN_RULES)
+        if stopped is None:
+            raise
+        _fail(*stopped)
     _finish(settings, result, report_path)
 
 
@@ -309,7 +297,6 @@ def reconcile_command(
     calls only. Exit status: 0 every file is in Procore as meant (extra drawings allowed);
     1 some file is not; 2 usage or configuration error; 3 credentials refused.
     """
-    from bulkimport.errors import ProcoreRejected
     from bulkimport.reconcile import report as reconcile_report
     from bulkimport.reconcile.run import reconcile
 
@@ -318,14 +305,10 @@ def reconcile_command(
     try:
         result = anyio.run(reconcile, settings, _credentials())
     except BaseException as exc:
-        cause = _root_cause(exc)
-        if isinstance(cause, AuthenticationError):
-            _fail(EXIT_STOPPED, f"stopped: {cause}")
-        if isinstance(cause, ConfigError | JournalError | ProcoreRejected):
-            _fail(EXIT_USAGE, str(cause))  # a project, area list or journal out of reach
-        if isinstance(cause, BulkImportError):
-            _fail(EXIT_SOME_FAILED, f"reconcile stopped: {cause}")
-        raise
+        stopped = failure(exc, RECONCILE_RULES)
+        if stopped is None:
+            raise
+        _fail(*stopped)
     if report_path is not None:
         table = anyio.run(reconcile_report.write_report, report_path, result)
         structlog.get_logger("bulkimport.report").info(

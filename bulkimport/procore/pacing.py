@@ -12,12 +12,13 @@ to other integrations.
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import anyio
 import structlog
+
+from bulkimport.clock import SYSTEM, Clock
 
 log = structlog.get_logger("bulkimport.procore.pacing")
 
@@ -57,7 +58,8 @@ def spacing(window: Window, in_flight: int, now: float) -> float:
 
 
 class RateBudget:
-    def __init__(self, max_per_hour: int | None = None) -> None:
+    def __init__(self, max_per_hour: int | None = None, clock: Clock = SYSTEM) -> None:
+        self._clock = clock
         self._window: Window | None = None
         self._next_start = 0.0  # monotonic: the earliest the next call may start
         self._paused_until = 0.0  # monotonic
@@ -77,12 +79,12 @@ class RateBudget:
     async def acquire(self) -> None:
         """Wait for this call's turn; pair with `release` when its answer is in."""
         async with self._lock:  # one caller plans its start at a time
-            now = time.monotonic()
+            now = self._clock.now()
             start = max(now, self._next_start, self._paused_until)
             gap = self._floor
             window = self._window
             if window is not None:
-                wall = time.time() + (start - now)
+                wall = self._clock.time() + (start - now)
                 if window.remaining - self._in_flight <= 0:
                     # Nothing left: this call waits for Reset and the others queue behind it;
                     # the new window's first answer will say what it holds.
@@ -97,7 +99,7 @@ class RateBudget:
             self.waited += start - now
             self._queued += 1
             try:
-                await anyio.sleep(start - now)
+                await self._clock.sleep(start - now)
             finally:
                 self._queued -= 1
 
@@ -116,7 +118,7 @@ class RateBudget:
             self.rate_limited += 1
         else:
             self.throttled += 1
-        until = time.monotonic() + seconds + random.uniform(0, JITTER)
+        until = self._clock.now() + seconds + random.uniform(0, JITTER)
         if until > self._paused_until:
             self._paused_until = until
             log.warning("rate.paused", reason=reason, pause_s=round(seconds, 2))
@@ -126,7 +128,7 @@ class RateBudget:
         0 when none is held back."""
         if not self._queued:
             return 0.0
-        return max(0.0, max(self._last_start, self._paused_until) - time.monotonic())
+        return max(0.0, max(self._last_start, self._paused_until) - self._clock.now())
 
     def seconds_for(self, requests: int) -> float | None:
         """How long `requests` more calls take at the budget last seen, as this class paces
@@ -134,7 +136,7 @@ class RateBudget:
         floor = requests * self._floor
         if self._window is None:
             return floor if self._floor else None
-        return max(floor, window_seconds(self._window, requests, time.time()))
+        return max(floor, window_seconds(self._window, requests, self._clock.time()))
 
 
 def window_seconds(window: Window, requests: int, now: float) -> float:

@@ -4,13 +4,13 @@ The body is multipart form data built by hand so its length is known before the 
 (storage refuses chunked bodies):
 every field of the ticket verbatim and in order, then `file`, read from disk one chunk at a time
 (so memory stays flat whatever the file size) and hashed on the way. No Authorization header:
-the policy is the only credential storage accepts.
+the policy is the only credential storage accepts. What goes wrong comes out of the storage
+boundary (`boundary.py`) as a StorageError of the kind that says what to do about it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 
 import aiohttp
@@ -19,8 +19,9 @@ from aiofiles.threadpool.binary import AsyncBufferedReader
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
-from bulkimport.errors import PolicyExpired, StorageError
+from bulkimport.errors import FileChanged, StorageError
 from bulkimport.models import DrawingFile, Ticket
+from bulkimport.procore.boundary import storage_errors, storage_reply
 from bulkimport.settings import plain_http_allowed
 
 CHUNK = 1024 * 1024
@@ -52,15 +53,6 @@ def multipart_frame(ticket: Ticket, filename: str) -> tuple[str, bytes, bytes]:
     )
 
 
-def _s3_detail(text: str) -> tuple[str, str]:
-    code = re.search(r"<Code>(.*?)</Code>", text, re.DOTALL)
-    message = re.search(r"<Message>(.*?)</Message>", text, re.DOTALL)
-    return (
-        code.group(1) if code else "Unknown",
-        message.group(1) if message else text.strip()[:300] or "no message",
-    )
-
-
 class FileBody(Payload):
     """The whole multipart body, the file's bytes read from `handle` as they are sent.
 
@@ -76,7 +68,6 @@ class FileBody(Payload):
         self._handle = handle
         self._size = len(self._head) + file.size + len(self._tail)
         self.digest = hashlib.sha256()
-        self.changed = StorageError(file.rel, None, "Changed", "the file changed while it was read")
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
         raise TypeError("a streamed file body has no text form")
@@ -87,54 +78,37 @@ class FileBody(Payload):
         while remaining > 0:
             chunk = await self._handle.read(min(CHUNK, remaining))
             if not chunk:
-                raise self.changed
+                raise FileChanged(self._file.rel)
             self.digest.update(chunk)
             remaining -= len(chunk)
             await writer.write(chunk)
         if await self._handle.read(1):
-            raise self.changed
+            raise FileChanged(self._file.rel)
         await writer.write(self._tail)
 
 
 async def post_file(session: aiohttp.ClientSession, ticket: Ticket, file: DrawingFile) -> str:
-    """POST `file` with `ticket`; return its sha256. Raises StorageError (PolicyExpired)."""
+    """POST `file` with `ticket`; return its sha256. Raises a StorageError: PolicyExpired,
+    StorageUnavailable (worth another attempt), FileChanged, or the refusal itself."""
     if not plain_http_allowed(ticket.url):
         # The form carries the upload's policy and signature: never over plain http.
         raise StorageError(
             file.rel, None, "InsecureURL", "Procore gave a plain-http storage URL; refused"
         )
-    try:
+    with storage_errors(file.rel):
         # Opened here, not in a thread: opening is instant, and a threaded open whose waiter
         # is cancelled hands its file to nobody.
         handle = file.path.open("rb")
-    except OSError as exc:
-        raise StorageError(file.rel, None, "ReadError", exc.strerror or str(exc)) from exc
     body = FileBody(ticket, file, wrap(handle))
     timeout = aiohttp.ClientTimeout(
         total=120 + file.size / MIN_RATE, sock_connect=30, sock_read=120
     )
     try:
-        async with session.post(ticket.url, data=body, timeout=timeout) as response:
-            text = await response.text()
-            status = response.status
-    except StorageError:
-        raise
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        if body.changed in (exc.__cause__, exc.__context__):
-            raise body.changed from exc
-        raise StorageError(file.rel, None, type(exc).__name__, str(exc) or "no answer") from exc
-    except OSError as exc:
-        raise StorageError(file.rel, None, "ReadError", exc.strerror or str(exc)) from exc
+        with storage_errors(file.rel):
+            async with session.post(ticket.url, data=body, timeout=timeout) as response:
+                text = await response.text()
+                status = response.status
     finally:
         handle.close()
-    if 200 <= status < 300:
-        return body.digest.hexdigest()
-    code, message = _s3_detail(text)
-    if status == 403 and "expired" in message.lower():
-        raise PolicyExpired(file.rel, status, code, message)
-    raise StorageError(file.rel, status, code, message)
-
-
-def retryable(error: StorageError) -> bool:
-    """Network trouble and 5xx are worth another attempt; 4xx answers are not."""
-    return error.code != "Changed" and (error.status is None or error.status >= 500)
+    storage_reply(file.rel, status, text)
+    return body.digest.hexdigest()

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from bulkimport.procore.answers import Drawing, Revision
+
 
 class Status(StrEnum):
     MATCHING = "matching"
@@ -56,26 +58,6 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
-class Revision:
-    drawing_id: int
-    label: str
-    set_id: int | None
-    drawing_date: str | None  # YYYY-MM-DD
-    received_date: str | None
-    obsolete: bool = False
-    deleted: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Drawing:
-    id: int
-    number: str  # with "(Sheet X of Y)" on a multi-sheet drawing
-    drawing_number: str | None  # never with the sheet suffix
-    title: str | None
-    current: Revision | None
-
-
-@dataclass(frozen=True, slots=True)
 class Extra:
     """A drawing in an area the archive touches that no archive file names."""
 
@@ -97,29 +79,27 @@ class AreaLog:
     named: set[int] = field(default_factory=set)  # drawings some archive file names
 
     @classmethod
-    def of(cls, area_id: int, name: str, items: list[dict[str, Any]]) -> AreaLog:
-        drawings = {int(i["id"]): drawing_from(i) for i in items}
+    def of(cls, area_id: int, name: str, items: list[Drawing]) -> AreaLog:
+        drawings = {d.id: d for d in items}
         by_number: dict[str, int] = {}
         sheets: dict[str, tuple[str, int]] = {}  # drawing number -> (first sheet, its id)
-        for item in items:
-            drawing_id = int(item["id"])
-            by_number[str(item["number"]).casefold()] = drawing_id
-            base = item.get("drawing_number")
+        for drawing in items:
+            by_number[drawing.number.casefold()] = drawing.id
+            base = drawing.drawing_number
             if base:
-                sheet = _sheet_order(item.get("sheet_number"))
-                seen = sheets.get(str(base).casefold())
+                sheet = _sheet_order(drawing.sheet_number)
+                seen = sheets.get(base.casefold())
                 if seen is None or sheet < seen[0]:
-                    sheets[str(base).casefold()] = (sheet, drawing_id)
+                    sheets[base.casefold()] = (sheet, drawing.id)
         # A file named by a multi-sheet drawing's bare number is that drawing's first sheet,
         # as the engine sends it (procore-api.md C2).
         for base, (_, drawing_id) in sheets.items():
             by_number.setdefault(base, drawing_id)
         return cls(area_id, name, drawings, by_number)
 
-    def add_revisions(self, items: list[dict[str, Any]]) -> None:
+    def add_revisions(self, items: list[Revision]) -> None:
         found: dict[int, list[Revision]] = {}
-        for item in items:
-            revision = revision_from(item)
+        for revision in items:
             if revision.drawing_id in self.drawings:  # another area's, if unfiltered
                 found.setdefault(revision.drawing_id, []).append(revision)
         self.revisions, self.partial = found, None
@@ -130,43 +110,9 @@ class AreaLog:
         return [drawing.current] if drawing.current else []
 
 
-def day(value: Any) -> str | None:
-    return str(value)[:10] if value else None
-
-
-def _sheet_order(value: Any) -> str:
-    text = str(value or "")
+def _sheet_order(value: str | None) -> str:
+    text = value or ""
     return text.zfill(12) if text.isdigit() else text
-
-
-def _set_id(item: dict[str, Any]) -> int | None:
-    nested = item.get("drawing_set")
-    value = nested.get("id") if isinstance(nested, dict) else item.get("drawing_set_id")
-    return int(value) if value else None
-
-
-def revision_from(item: dict[str, Any], drawing_id: int | None = None) -> Revision:
-    return Revision(
-        drawing_id=int(drawing_id if drawing_id is not None else item["drawing_id"]),
-        label=str(item.get("revision_number") or ""),
-        set_id=_set_id(item),
-        drawing_date=day(item.get("drawing_date")),
-        received_date=day(item.get("received_date")),
-        obsolete=bool(item.get("obsolete")),
-        deleted=bool(item.get("deleted")),
-    )
-
-
-def drawing_from(item: dict[str, Any]) -> Drawing:
-    current = item.get("current_revision")
-    drawing_id = int(item["id"])
-    return Drawing(
-        id=drawing_id,
-        number=str(item["number"]),
-        drawing_number=str(item["drawing_number"]) if item.get("drawing_number") else None,
-        title=str(item["title"]) if item.get("title") else None,
-        current=revision_from(current, drawing_id) if isinstance(current, dict) else None,
-    )
 
 
 def find_drawing(expected: Expected, log: AreaLog) -> Drawing | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
-from typing import Any
 
 import aiohttp
 import anyio
@@ -22,6 +21,7 @@ import structlog
 
 from bulkimport.errors import ConfigError, FileRejected, ProcoreRejected
 from bulkimport.journal.store import FileRow, Journal
+from bulkimport.procore.answers import DrawingArea, DrawingSet
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.reconcile.compare import (
     NOT_ARRIVED,
@@ -248,7 +248,7 @@ async def against_procore(
 ) -> None:
     areas, sets = await client.drawing_areas(), await client.drawing_sets()
     project = settings.procore.project_id
-    set_names = {int(s["id"]): str(s.get("name")) for s in sets}
+    set_names = {s.id: s.name for s in sets}
     places: dict[tuple[str, str], Place | str] = {}
     by_area: dict[int, list[tuple[Expected, Place]]] = {}
     for item in expected:
@@ -269,8 +269,8 @@ async def against_procore(
 
 
 def _place(
-    areas: list[dict[str, Any]],
-    sets: list[dict[str, Any]],
+    areas: list[DrawingArea],
+    sets: list[DrawingSet],
     item: Expected,
     project: int,
 ) -> Place | str:
@@ -281,14 +281,9 @@ def _place(
     try:
         drawing_set = set_in(sets, item.drawing_set, False, project)
     except ConfigError as exc:
-        return Place(int(str(area["id"])), str(area.get("name")), None, item.drawing_set, str(exc))
+        return Place(area.id, area.name, None, item.drawing_set, str(exc))
     assert drawing_set is not None  # set_in answers None only when it may create the set
-    return Place(
-        int(str(area["id"])),
-        str(area.get("name")),
-        int(str(drawing_set["id"])),
-        str(drawing_set.get("name")),
-    )
+    return Place(area.id, area.name, drawing_set.id, drawing_set.name)
 
 
 def _unplaced(item: Expected, reason: str) -> Outcome:

@@ -13,7 +13,7 @@ import math
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from bulkimport.clock import SYSTEM, Clock, receive_until
+from bulkimport.clock import SYSTEM, DeadlineClock, receive_until
 from bulkimport.models import Group, Target, Uploaded
 
 
@@ -22,7 +22,7 @@ async def batch_uploads(
     batches: ObjectSendStream[Group],
     size: int,
     max_wait: float,
-    clock: Clock = SYSTEM,
+    clock: DeadlineClock = SYSTEM,
 ) -> None:
     async with uploads, batches:
         pending: dict[Target, list[Uploaded]] = {}

@@ -13,14 +13,14 @@ claim the same one.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
 import structlog
 
 from bulkimport.journal.store import FileRow, PendingBatch
+from bulkimport.procore.answers import ListedDrawingUpload, ListedImport
 from bulkimport.procore.client import ProcoreClient
 
 log = structlog.get_logger("bulkimport.batch")
@@ -46,36 +46,28 @@ def row_entry(row: FileRow) -> EntryKey:
     )
 
 
-def listed_entry(entry: Mapping[str, Any]) -> EntryKey:
-    drawing_id = entry.get("drawing_id")
+def listed_entry(entry: ListedImport) -> EntryKey:
     return (
-        str(entry.get("filename") or ""),
-        int(drawing_id) if drawing_id is not None else None,
-        str(entry.get("default_revision") or "").casefold(),
-        _day(entry.get("drawing_date")),
-        _day(entry.get("received_date")),
+        entry.filename,
+        entry.drawing_id,
+        entry.revision.casefold(),
+        entry.drawing_date,
+        entry.received_date,
     )
 
 
-def created_at(upload: Mapping[str, Any]) -> float | None:
-    try:
-        return datetime.fromisoformat(str(upload["created_at"])).timestamp()
-    except (KeyError, ValueError):
-        return None
-
-
-def same_batch(batch: PendingBatch, upload: Mapping[str, Any]) -> bool:
+def same_batch(batch: PendingBatch, upload: ListedDrawingUpload) -> bool:
     """Whether a drawing upload Procore has is this batch: made after the batch was journalled,
     in the same area and set, with the same import entries, no more and no fewer."""
-    imports = upload.get("drawing_log_imports")
-    if not batch.rows or not isinstance(imports, list) or len(imports) != len(batch.rows):
+    imports = upload.imports
+    if not batch.rows or imports is None or len(imports) != len(batch.rows):
         return False
-    made = created_at(upload)
+    made = upload.created_at
     if made is None or made < batch.created_at - CLOCK_SLACK:
         return False  # older than the batch: an earlier import of the same files
-    set_ids = {int(e.get("drawing_set_id") or upload.get("drawing_set_id") or 0) for e in imports}
-    area_id = upload.get("drawing_area_id")
-    if set_ids != {batch.set_id} or (area_id is not None and int(area_id) != batch.area_id):
+    set_ids = {e.set_id or upload.set_id or 0 for e in imports}
+    area_id = upload.area_id
+    if set_ids != {batch.set_id} or (area_id is not None and area_id != batch.area_id):
         return False
     return Counter(listed_entry(e) for e in imports) == Counter(row_entry(r) for r in batch.rows)
 
@@ -90,7 +82,7 @@ async def already_sent(client: ProcoreClient, batches: Sequence[PendingBatch]) -
         for upload in page:
             for batch in batches:
                 if batch.token not in found and same_batch(batch, upload):
-                    found[batch.token] = int(upload["id"])
+                    found[batch.token] = upload.id
                     break  # this drawing upload is that batch's, and no other's
         if len(found) == len(batches):
             break

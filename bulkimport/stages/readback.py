@@ -26,6 +26,7 @@ from bulkimport.errors import ProcoreError
 from bulkimport.journal.store import UNCONFIRMED, FileRow
 from bulkimport.ledger import Ledger, Outcome
 from bulkimport.models import FileState
+from bulkimport.procore.answers import Revision
 from bulkimport.procore.client import ProcoreClient
 
 log = structlog.get_logger("bulkimport.stages.readback")
@@ -52,14 +53,13 @@ def row_key(row: FileRow) -> Key:
     )
 
 
-def listed_key(revision: Mapping[str, Any]) -> Key:
-    drawing_set = revision.get("drawing_set") or {}
+def listed_key(revision: Revision) -> Key:
     return (
-        int(revision.get("drawing_id") or 0),
-        str(revision.get("revision_number") or "").casefold(),
-        int(drawing_set.get("id") or revision.get("drawing_set_id") or 0),
-        _day(revision.get("drawing_date")),
-        _day(revision.get("received_date")),
+        revision.drawing_id,
+        revision.label.casefold(),
+        revision.set_id or 0,
+        revision.drawing_date,
+        revision.received_date,
     )
 
 
@@ -80,7 +80,7 @@ class LogIndex:
         self._any_received = array("q")
         self._sorted = True
 
-    def add(self, revision: Mapping[str, Any]) -> None:
+    def add(self, revision: Revision) -> None:
         key = listed_key(revision)
         self._exact.append(hash(key))
         self._any_received.append(hash(key[:4]))
@@ -127,7 +127,7 @@ async def what_procore_has(client: ProcoreClient, row: FileRow) -> str:
     """The drawing's revisions as Procore lists them, for a failure a person must act on."""
     keys: list[Key] = []
     async for page in client.drawing_revisions(int(row.area_id or 0), drawing_id=row.drawing_id):
-        keys += [listed_key(r) for r in page if r.get("drawing_id") == row.drawing_id]
+        keys += [listed_key(r) for r in page if r.drawing_id == row.drawing_id]
     shown = "; ".join(describe_revision(k) for k in keys[:SHOWN]) or "no revision"
     more = f" and {len(keys) - SHOWN} more" if len(keys) > SHOWN else ""
     return f"Procore has: {shown}{more}"

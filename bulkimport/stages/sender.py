@@ -146,7 +146,7 @@ class SendStage:
             return len(batch.items)
         except ProcoreRejected as exc:
             return await self._rejected(batch, exc, out, part)
-        upload_id = int(answer["id"])
+        upload_id = answer.id
         rels = tuple(i.file.rel for i in batch.items)
         await self.ledger.batch_sent(batch.token, upload_id, rels)
         await out.send(Sent(upload_id, rels))

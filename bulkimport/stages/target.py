@@ -11,40 +11,43 @@ revision Procore already has rather than have it refused.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 import anyio
 import structlog
 
-from bulkimport.errors import ConfigError, FileRejected, ProcoreError, ProcoreRejected
+from bulkimport.errors import ConfigError, DrawingNumberTaken, FileRejected, ProcoreError
 from bulkimport.models import DrawingFile, Target
+from bulkimport.procore.answers import DrawingArea, DrawingSet
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.settings import TargetSettings
 
 log = structlog.get_logger("bulkimport.stages.target")
 
 RevisionKey = tuple[str, int, str | None, str | None]  # revision, set, drawing and received date
+Named = TypeVar("Named", DrawingArea, DrawingSet)
 
 
-def _pick(items: list[dict[str, Any]], wanted: str | int, what: str) -> dict[str, Any] | None:
+def _pick(items: list[Named], wanted: str | int, what: str) -> Named | None:
     """The item whose id is `wanted`, or whose name is (ignoring case)."""
     text = str(wanted).strip()
     if text.isdigit():
         for item in items:
-            if str(item.get("id")) == text:
+            if str(item.id) == text:
                 return item
-    matches = [i for i in items if str(i.get("name", "")).casefold() == text.casefold()]
+    matches = [i for i in items if i.name.casefold() == text.casefold()]
     if len(matches) > 1:
         raise ConfigError(f"{len(matches)} {what}s are named {text!r}; give the id instead")
     return matches[0] if matches else None
 
 
-def _names(items: list[dict[str, Any]]) -> str:
-    return ", ".join(repr(i.get("name")) for i in items) or "none"
+def _names(items: Sequence[DrawingArea | DrawingSet]) -> str:
+    return ", ".join(repr(i.name) for i in items) or "none"
 
 
-def area_in(areas: list[dict[str, Any]], wanted: str | int, project_id: int) -> dict[str, Any]:
+def area_in(areas: list[DrawingArea], wanted: str | int, project_id: int) -> DrawingArea:
     area = _pick(areas, wanted, "drawing area")
     if area is None:
         raise ConfigError(
@@ -54,8 +57,8 @@ def area_in(areas: list[dict[str, Any]], wanted: str | int, project_id: int) -> 
 
 
 def set_in(
-    sets: list[dict[str, Any]], wanted: str | int, create: bool, project_id: int
-) -> dict[str, Any] | None:
+    sets: list[DrawingSet], wanted: str | int, create: bool, project_id: int
+) -> DrawingSet | None:
     """The drawing set, or None when it is missing and may be created."""
     drawing_set = _pick(sets, wanted, "drawing set")
     if drawing_set is None and (not create or str(wanted).isdigit()):
@@ -72,8 +75,8 @@ def revision_key(file: DrawingFile, set_id: int) -> RevisionKey:
 
 @dataclass(slots=True)
 class _Listed:
-    areas: list[dict[str, Any]]
-    sets: list[dict[str, Any]]
+    areas: list[DrawingArea]
+    sets: list[DrawingSet]
 
 
 class Targets:
@@ -137,13 +140,13 @@ class Targets:
         if drawing_set is None:
             drawing_set = await self._client.create_drawing_set(set_name)
             listed.sets.append(drawing_set)
-            log.info("target.set_created", name=drawing_set.get("name"), id=drawing_set.get("id"))
-        target = Target(area_id=int(area["id"]), set_id=int(drawing_set["id"]))
+            log.info("target.set_created", name=drawing_set.name, id=drawing_set.id)
+        target = Target(area_id=area.id, set_id=drawing_set.id)
         log.info(
             "target.resolved",
-            area=area.get("name"),
+            area=area.name,
             area_id=target.area_id,
-            set=drawing_set.get("name"),
+            set=drawing_set.name,
             set_id=target.set_id,
         )
         return target
@@ -184,13 +187,13 @@ class DrawingIndex:
         sheets: dict[str, tuple[str, int]] = {}  # drawing number -> (first sheet, its id)
         async for page in client.drawings(area_id):
             for drawing in page:
-                ids[str(drawing["number"]).casefold()] = int(drawing["id"])
-                base = drawing.get("drawing_number")
+                ids[drawing.number.casefold()] = drawing.id
+                base = drawing.drawing_number
                 if base:
-                    sheet = _sheet_order(drawing.get("sheet_number"))
-                    seen = sheets.get(str(base).casefold())
+                    sheet = _sheet_order(drawing.sheet_number)
+                    seen = sheets.get(base.casefold())
                     if seen is None or sheet < seen[0]:
-                        sheets[str(base).casefold()] = (sheet, int(drawing["id"]))
+                        sheets[base.casefold()] = (sheet, drawing.id)
         # A multi-sheet drawing's `number` carries "(Sheet X of Y)"; its `drawing_number` does
         # not (procore-api.md C2). A file named by the bare number is that drawing, its first
         # sheet, never a new drawing.
@@ -224,10 +227,8 @@ class DrawingIndex:
             )
             self.created += 1
             log.debug("drawing.created", number=file.number, id=drawing_id)
-        except ProcoreRejected as exc:
+        except DrawingNumberTaken:
             # A create whose answer was lost comes back as "already taken": look it up.
-            if exc.status != 422 or "taken" not in exc.message:
-                raise
             self._ids.update(await self._listed(self._client, self._area_id))
             if key not in self._ids:
                 raise
@@ -262,27 +263,20 @@ class DrawingIndex:
         found: dict[int, set[RevisionKey]] = {}
         async for page in self._client.drawing_revisions(self._area_id):
             for revision in page:
-                drawing_id = revision.get("drawing_id")
-                if drawing_id not in self._existing:
+                if revision.drawing_id not in self._existing:
                     continue  # another area's, if the filter was not applied
-                drawing_set = revision.get("drawing_set") or {}
-                set_id = drawing_set.get("id") or revision.get("drawing_set_id")
-                found.setdefault(int(drawing_id), set()).add(
+                found.setdefault(revision.drawing_id, set()).add(
                     (
-                        str(revision.get("revision_number") or "").casefold(),
-                        int(set_id or 0),
-                        _day(revision.get("drawing_date")),
-                        _day(revision.get("received_date")),
+                        revision.label.casefold(),
+                        revision.set_id or 0,
+                        revision.drawing_date,
+                        revision.received_date,
                     )
                 )
         return found
 
 
-def _sheet_order(value: Any) -> str:
+def _sheet_order(value: str | None) -> str:
     """Sheet numbers sort numerically when they are numbers ("2" before "10")."""
-    text = str(value or "")
+    text = value or ""
     return text.zfill(12) if text.isdigit() else text
-
-
-def _day(value: Any) -> str | None:
-    return str(value)[:10] if value else None

@@ -22,16 +22,15 @@ from bulkimport.clock import SYSTEM, Clock
 from bulkimport.errors import FileRejected, PolicyExpired, ProcoreError, StorageError
 from bulkimport.ledger import Ledger
 from bulkimport.models import DrawingFile, Target, Ticket, Uploaded
-from bulkimport.procore.client import ProcoreClient, backoff
-from bulkimport.procore.storage import MIN_RATE, post_file, retryable
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.procore.retry import storage_retrier
+from bulkimport.procore.storage import MIN_RATE, post_file
 from bulkimport.source.checks import Checks
 from bulkimport.source.planner import sha256_of
 from bulkimport.stages.target import DrawingIndex, Targets, revision_key
 from bulkimport.stopping import Stop
 
 log = structlog.get_logger("bulkimport.upload")
-
-POST_ATTEMPTS = 4
 
 
 def too_old(ticket: Ticket, size: int, margin: float, now: float) -> bool:
@@ -175,21 +174,28 @@ class UploadStage:
                 await out.send(done)
 
     async def _post_one(self, item: Ticketed) -> Uploaded:
-        for attempt in range(POST_ATTEMPTS):
-            if too_old(item.ticket, item.file.size, self.expiry_margin, self.clock.time()):
-                item = await self._renew(item, "near_expiry")
+        item, sha256 = await self._posted(item)
+        done = Uploaded(item.file, item.ticket.uuid, item.drawing_id, item.target)
+        await self.ledger.uploaded(done, item.ticket.issued_at, sha256)
+        return done
+
+    async def _posted(self, item: Ticketed) -> tuple[Ticketed, str]:
+        """The file POSTed under the retry policy: the ticket that took it, and its sha256. A
+        ticket too near its expiry is replaced first; one storage found expired, next time."""
+        expired = False
+
+        async def attempt() -> str:
+            nonlocal item, expired
+            now = self.clock.time()
+            if expired or too_old(item.ticket, item.file.size, self.expiry_margin, now):
+                item = await self._renew(item, "expired" if expired else "near_expiry")
+            expired = False
             try:
-                sha256 = await post_file(self.session, item.ticket, item.file)
+                return await post_file(self.session, item.ticket, item.file)
             except PolicyExpired:
-                item = await self._renew(item, "expired")
-                continue
-            except StorageError as exc:
-                if not retryable(exc) or attempt == POST_ATTEMPTS - 1:
-                    raise
-                log.warning("upload.retry", file=item.file.rel, code=exc.code, status=exc.status)
-                await anyio.sleep(backoff(attempt))
-                continue
-            done = Uploaded(item.file, item.ticket.uuid, item.drawing_id, item.target)
-            await self.ledger.uploaded(done, item.ticket.issued_at, sha256)
-            return done
-        raise StorageError(item.file.rel, 403, "AccessDenied", "policy expired on every attempt")
+                expired = True
+                raise
+
+        retrying = storage_retrier(self.client.settings, self.client.clock)
+        sha256 = await retrying(attempt, {"file": item.file.rel})
+        return item, sha256

@@ -16,7 +16,7 @@ import anyio
 import structlog
 from anyio.abc import ObjectReceiveStream
 
-from bulkimport.clock import SYSTEM, Clock, receive_until
+from bulkimport.clock import SYSTEM, DeadlineClock, receive_until
 from bulkimport.errors import ProcoreError, ProcoreRejected
 from bulkimport.ledger import Ledger
 from bulkimport.models import Sent
@@ -37,7 +37,7 @@ async def _statuses(client: ProcoreClient, ids: list[int]) -> dict[int, str]:
     from the List is asked for by Show before it is taken as gone."""
     statuses: dict[int, str] = {}
     if len(ids) > 1:
-        listed = {int(u["id"]): str(u.get("status")) for u in await client.drawing_uploads()}
+        listed = {u.id: u.status for u in await client.drawing_uploads()}
         statuses = {i: listed[i] for i in ids if i in listed}
     for upload_id in (i for i in ids if i not in statuses):
         try:
@@ -47,7 +47,7 @@ async def _statuses(client: ProcoreClient, ids: list[int]) -> dict[int, str]:
                 raise
             statuses[upload_id] = GONE
         else:
-            statuses[upload_id] = str(answer.get("status"))
+            statuses[upload_id] = answer.status
     return statuses
 
 
@@ -59,7 +59,7 @@ async def verify_uploads(
     give_up_after: float,
     stop: Stop,
     unverified: Mapping[int, int] | None = None,
-    clock: Clock = SYSTEM,
+    clock: DeadlineClock = SYSTEM,
 ) -> None:
     """Follow each sent drawing upload, and those an earlier run left unverified (id -> files),
     until Procore has processed it; then read the processed ones back."""
@@ -97,7 +97,7 @@ class _Follow:
     ledger: Ledger
     interval: float
     give_up_after: float  # seconds after input ends
-    clock: Clock
+    clock: DeadlineClock
     pending: dict[int, int] = field(default_factory=dict)  # drawing upload -> files
     processed: dict[int, str] = field(default_factory=dict)  # drawing upload -> final status
     closed: bool = False  # no more uploads will be sent

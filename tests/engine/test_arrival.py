@@ -14,6 +14,7 @@ from bulkimport.emulator import EmulatorConfig, Faults, serve
 from bulkimport.journal.store import FileRow
 from bulkimport.models import FileState, Plan
 from bulkimport.pipeline import run_import
+from bulkimport.procore.answers import Revision
 from bulkimport.report import exit_code, summary_text, totals
 from bulkimport.samples import write_archive
 from bulkimport.stages.readback import LogIndex, outcome, row_key
@@ -60,13 +61,15 @@ def listed(*keys: tuple[int, str, int, str, str | None]) -> LogIndex:
     index = LogIndex()
     for drawing, label, set_id, day, received in keys:
         index.add(
-            {
-                "drawing_id": drawing,
-                "revision_number": label,
-                "drawing_set": {"id": set_id},
-                "drawing_date": day,
-                "received_date": received,
-            }
+            Revision.of(
+                {
+                    "drawing_id": drawing,
+                    "revision_number": label,
+                    "drawing_set": {"id": set_id},
+                    "drawing_date": day,
+                    "received_date": received,
+                }
+            )
         )
     return index
 
@@ -300,6 +303,7 @@ async def test_an_upload_deleted_from_items_to_review_is_sent_again(tmp_path: Pa
 
 def test_an_older_drawing_upload_is_never_taken_for_a_pending_batch():
     from bulkimport.journal.store import PendingBatch
+    from bulkimport.procore.answers import ListedDrawingUpload
     from bulkimport.stages.prior_imports import same_batch
 
     rows = (row(rel="a/page1.pdf", drawing_id=None, review=True, state=FileState.BATCHED),)
@@ -312,11 +316,13 @@ def test_an_older_drawing_upload_is_never_taken_for_a_pending_batch():
         "drawing_set_id": 3,
     }
     upload = {"drawing_area_id": 5, "drawing_set_id": 3, "drawing_log_imports": [entry]}
-    assert same_batch(batch, upload | {"created_at": "2027-01-15T08:00:00Z"})
-    assert not same_batch(batch, upload | {"created_at": "2026-01-15T08:00:00Z"})  # older
-    assert not same_batch(batch, upload)  # no time: not taken as proof
+    newer = ListedDrawingUpload.of(upload | {"id": 1, "created_at": "2027-01-15T08:00:00Z"})
+    older = ListedDrawingUpload.of(upload | {"id": 2, "created_at": "2026-01-15T08:00:00Z"})
+    assert same_batch(batch, newer)
+    assert not same_batch(batch, older)
+    assert not same_batch(batch, ListedDrawingUpload.of(upload | {"id": 3}))  # no time: no proof
     empty = PendingBatch("e", 5, 3, True, (), created_at=0.0)
-    assert not same_batch(empty, upload | {"created_at": "2027-01-15T08:00:00Z"})
+    assert not same_batch(empty, newer)
 
 
 async def test_a_failure_quotes_what_procore_has_for_the_drawing(tmp_path: Path):

@@ -19,7 +19,8 @@ import pytest
 from bulkimport.emulator import EmulatorConfig, Faults, RateLimits, RunningEmulator, serve
 from bulkimport.models import FileState, Plan
 from bulkimport.pipeline import run_import
-from bulkimport.procore.client import ProcoreClient, rate_limit_wait
+from bulkimport.procore.boundary import rate_limit_wait
+from bulkimport.procore.client import ProcoreClient
 from bulkimport.report import exit_code, report_entries, totals
 from bulkimport.settings import parse_settings
 from bulkimport.stages.sender import date_time
@@ -311,7 +312,7 @@ async def test_a_429_without_retry_after_waits_until_reset(tmp_path: Path):
             await spend(emu, 3)
             started = time.time()
             areas = await client.drawing_areas()
-        assert [a["name"] for a in areas] == ["Building A", "Building B"]
+        assert [a.name for a in areas] == ["Building A", "Building B"]
         assert client.budget.rate_limited == 1  # one 429, then it waited for the window
         assert emu.world.ledger.rate_limited == 1
         assert time.time() - started >= 1.0  # the window's Reset, not a quick retry

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import anyio
 import pytest
 
 from bulkimport.procore.pacing import RateBudget, Window, read_window, spacing, window_seconds
+
+from .fake_clock import FakeClock
 
 
 def test_headers_are_read_or_ignored():
@@ -30,38 +30,48 @@ def test_spacing_bursts_then_spreads_then_waits():
 
 @pytest.mark.anyio
 async def test_a_spent_window_makes_the_next_call_wait_for_reset():
-    budget = RateBudget()
+    clock = FakeClock()
+    budget = RateBudget(clock=clock)
     await budget.acquire()  # a call goes out, and its answer says nothing is left
-    reset = time.time() + 0.3
+    reset = clock.time() + 30.0
     budget.release(
         {"X-Rate-Limit-Limit": "5", "X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(reset)}
     )
-    started = time.monotonic()
+    started = clock.now()
     await budget.acquire()
-    assert time.monotonic() - started >= 0.25
-    assert budget.waited >= 0.25
+    assert clock.now() - started >= 30.0  # on the test's clock: nothing really slept
+    assert budget.waited >= 30.0
 
 
 @pytest.mark.anyio
 async def test_a_429_pauses_every_caller():
-    budget = RateBudget()
-    budget.pause(0.3, "rate_limited")
-    started = time.monotonic()
+    clock = FakeClock()
+    budget = RateBudget(clock=clock)
+    budget.pause(60.0, "rate_limited")
+    started = clock.now()
+    went: list[float] = []
+
+    async def call() -> None:
+        await budget.acquire()
+        went.append(clock.now() - started)
+
     async with anyio.create_task_group() as tg:
         for _ in range(3):
-            tg.start_soon(budget.acquire)
-    assert time.monotonic() - started >= 0.3
+            tg.start_soon(call)
+    assert len(went) == 3
+    assert min(went) >= 60.0  # every caller waited, not only the one that met the 429
     assert budget.rate_limited == 1
 
 
 @pytest.mark.anyio
 async def test_max_per_hour_spaces_every_call():
-    budget = RateBudget(max_per_hour=36_000)  # one call per 0.1 s
-    started = time.monotonic()
+    clock = FakeClock()
+    budget = RateBudget(max_per_hour=36_000, clock=clock)  # one call per 0.1 s
+    started = clock.now()
     for _ in range(4):
         await budget.acquire()
         budget.release(None)
-    assert time.monotonic() - started >= 0.3
+    assert clock.now() - started == pytest.approx(0.3)
 
 
 def test_time_for_a_plan_follows_the_pacing():

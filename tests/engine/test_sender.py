@@ -139,7 +139,7 @@ async def test_left_batches_procore_holds_count_as_sent_and_the_others_are_resen
             sent = await send(b.sender(), left=left)
         assert sent == [set(NAMES[:2]), set(NAMES[2:4])]
         assert b.client.requests[CREATE] == 2  # the one made above, and the resend
-        assert (await b.row(NAMES[0])).drawing_upload_id == int(answer["id"])
+        assert (await b.row(NAMES[0])).drawing_upload_id == answer.id
         events = [(e["event"], e.get("token")) for e in logs if e["event"].startswith("batch.")]
         assert ("batch.found", tokens[0]) in events
         assert ("batch.resend", tokens[1]) in events

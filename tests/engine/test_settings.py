@@ -73,6 +73,7 @@ BASE: dict[str, dict[str, Any]] = {
         ("procore", "api_base", "ftp://x", r"must be an http\(s\) URL"),
         ("procore", "company_id", "abc", "whole number"),
         ("procore", "upload_scope", "user", "must be one of project, company"),
+        ("procore", "max_retry_seconds", -1, "max_retry_seconds must be a number >= 0"),
         ("engine", "batch_size", 0, "batch_size must be a whole number >= 1"),
         ("source", "filename_pattern", "(no-number)", "needs a named group"),
         ("source", "filename_pattern", "([", "not a valid regular expression"),

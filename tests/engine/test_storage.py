@@ -9,9 +9,10 @@ import aiohttp
 import pytest
 
 from bulkimport.emulator import RunningEmulator
-from bulkimport.errors import PolicyExpired, StorageError
+from bulkimport.errors import FileChanged, PolicyExpired
 from bulkimport.procore.client import ProcoreClient
-from bulkimport.procore.storage import post_file, retryable
+from bulkimport.procore.retry import Step, storage_verdict
+from bulkimport.procore.storage import post_file
 from bulkimport.settings import SourceSettings
 from bulkimport.source.scan import describe, walk
 
@@ -51,7 +52,7 @@ async def test_an_expired_ticket_raises_policy_expired(
         with pytest.raises(PolicyExpired) as caught:
             await post_file(session, ticket, file)
     assert caught.value.status == 403
-    assert not retryable(caught.value)
+    assert storage_verdict(caught.value).step is Step.AGAIN  # with a new ticket
 
 
 async def test_a_file_that_shrank_is_not_sent_short(
@@ -62,8 +63,8 @@ async def test_a_file_that_shrank_is_not_sent_short(
     write_pdf(tmp_path / "A-1.pdf", size=50_000)
     ticket = await client.create_upload(file.filename)
     async with aiohttp.ClientSession() as session:
-        with pytest.raises(StorageError) as caught:
+        with pytest.raises(FileChanged) as caught:
             await post_file(session, ticket, file)
-    assert caught.value.code == "Changed"
+    assert storage_verdict(caught.value).step is Step.FINAL
     (upload,) = (await emulator_state(emulator, "uploads"))["uploads"]
     assert upload["posted"] is False

@@ -35,8 +35,9 @@ from moto.server import ThreadedMotoServer
 
 from bulkimport.errors import StorageError
 from bulkimport.models import DrawingFile, Ticket
-from bulkimport.procore.client import ticket_from
-from bulkimport.procore.storage import post_file, retryable
+from bulkimport.procore.answers import ticket_from
+from bulkimport.procore.retry import Step, storage_verdict
+from bulkimport.procore.storage import post_file
 
 from .conftest import write_pdf
 
@@ -207,7 +208,7 @@ async def test_a_missing_bucket_is_reported_with_s3s_code_and_message(
     error = caught.value
     assert (error.status, error.code) == (404, "NoSuchBucket")
     assert error.message == "The specified bucket does not exist"
-    assert not retryable(error)
+    assert storage_verdict(error).step is Step.FINAL
 
 
 async def test_moto_refuses_a_body_without_content_length(
@@ -239,4 +240,4 @@ async def test_a_file_over_the_signed_range_is_refused_with_entity_too_large(
         await post_file(session, ticket, drawing_file(tmp_path / "A-1.pdf"))
 
     assert (caught.value.status, caught.value.code) == (400, "EntityTooLarge")
-    assert not retryable(caught.value)
+    assert storage_verdict(caught.value).step is Step.FINAL

@@ -71,7 +71,7 @@ async def test_a_drawing_whose_create_answer_was_lost_is_found_not_created_twice
     created_elsewhere = await client.create_drawing(area, "A-101", None, "Architectural")
     assert await index.id_for(drawing("A-101")) == created_elsewhere
     assert index.created == 0
-    numbers = [d["number"] async for page in client.drawings(area) for d in page]
+    numbers = [d.number async for page in client.drawings(area) for d in page]
     assert numbers == ["A-101"]
 
 
