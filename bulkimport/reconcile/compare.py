@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from bulkimport.procore.answers import Drawing, Revision
+from bulkimport.stages.target import DrawingNumbers
 
 
 class Status(StrEnum):
@@ -81,20 +82,10 @@ class AreaLog:
     @classmethod
     def of(cls, area_id: int, name: str, items: list[Drawing]) -> AreaLog:
         drawings = {d.id: d for d in items}
-        by_number: dict[str, int] = {}
-        sheets: dict[str, tuple[str, int]] = {}  # drawing number -> (first sheet, its id)
+        numbers = DrawingNumbers()
         for drawing in items:
-            by_number[drawing.number.casefold()] = drawing.id
-            base = drawing.drawing_number
-            if base:
-                sheet = _sheet_order(drawing.sheet_number)
-                seen = sheets.get(base.casefold())
-                if seen is None or sheet < seen[0]:
-                    sheets[base.casefold()] = (sheet, drawing.id)
-        # A file named by a multi-sheet drawing's bare number is that drawing's first sheet,
-        # as the engine sends it (procore-api.md C2).
-        for base, (_, drawing_id) in sheets.items():
-            by_number.setdefault(base, drawing_id)
+            numbers.add(drawing)
+        by_number = numbers.ids()
         return cls(area_id, name, drawings, by_number)
 
     def add_revisions(self, items: list[Revision]) -> None:
@@ -108,11 +99,6 @@ class AreaLog:
         if self.revisions is not None:
             return self.revisions.get(drawing.id, [])
         return [drawing.current] if drawing.current else []
-
-
-def _sheet_order(value: str | None) -> str:
-    text = value or ""
-    return text.zfill(12) if text.isdigit() else text
 
 
 def find_drawing(expected: Expected, log: AreaLog) -> Drawing | None:

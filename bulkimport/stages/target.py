@@ -20,7 +20,7 @@ import structlog
 
 from bulkimport.errors import ConfigError, DrawingNumberTaken, FileRejected, ProcoreError
 from bulkimport.models import DrawingFile, Target
-from bulkimport.procore.answers import DrawingArea, DrawingSet
+from bulkimport.procore.answers import Drawing, DrawingArea, DrawingSet
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.settings import TargetSettings
 
@@ -183,23 +183,11 @@ class DrawingIndex:
 
     @staticmethod
     async def _listed(client: ProcoreClient, area_id: int) -> dict[str, int]:
-        ids: dict[str, int] = {}
-        sheets: dict[str, tuple[str, int]] = {}  # drawing number -> (first sheet, its id)
+        numbers = DrawingNumbers()
         async for page in client.drawings(area_id):
             for drawing in page:
-                ids[drawing.number.casefold()] = drawing.id
-                base = drawing.drawing_number
-                if base:
-                    sheet = _sheet_order(drawing.sheet_number)
-                    seen = sheets.get(base.casefold())
-                    if seen is None or sheet < seen[0]:
-                        sheets[base.casefold()] = (sheet, drawing.id)
-        # A multi-sheet drawing's `number` carries "(Sheet X of Y)"; its `drawing_number` does
-        # not (procore-api.md C2). A file named by the bare number is that drawing, its first
-        # sheet, never a new drawing.
-        for base, (_, drawing_id) in sheets.items():
-            ids.setdefault(base, drawing_id)
-        return ids
+                numbers.add(drawing)
+        return numbers.ids()
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -274,6 +262,31 @@ class DrawingIndex:
                     )
                 )
         return found
+
+
+class DrawingNumbers:
+    """The number a file names a drawing by -> the drawing's id. A multi-sheet drawing's
+    `number` carries "(Sheet X of Y)"; its `drawing_number` does not (procore-api.md C2). A file
+    named by the bare number is that drawing's first sheet, never a new drawing: the engine
+    sends it there, and reconcile looks for it there."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._first_sheets: dict[str, tuple[str, int]] = {}  # bare number -> (sheet, id)
+
+    def add(self, drawing: Drawing) -> None:
+        self._ids[drawing.number.casefold()] = drawing.id
+        base = (drawing.drawing_number or "").casefold()
+        if base:
+            sheet = _sheet_order(drawing.sheet_number)
+            seen = self._first_sheets.get(base)
+            if seen is None or sheet < seen[0]:
+                self._first_sheets[base] = (sheet, drawing.id)
+
+    def ids(self) -> dict[str, int]:
+        for base, (_, drawing_id) in self._first_sheets.items():
+            self._ids.setdefault(base, drawing_id)
+        return self._ids
 
 
 def _sheet_order(value: str | None) -> str:

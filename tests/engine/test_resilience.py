@@ -3,7 +3,6 @@ the single-instance lock, Ctrl+C, and SIGKILL at the moments that matter most.""
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import signal
@@ -108,8 +107,11 @@ async def test_max_requests_per_hour_leaves_budget_to_others(tmp_path: Path):
         assert exit_code(result) == 0
         await assert_exactly_once(emu, paths)
         times = [t for t, _ in emu.world.ledger.timeline]
-        gaps = [b - a for a, b in itertools.pairwise(times)]
-        assert min(gaps) >= 0.09  # 36,000 an hour: one call per 0.1 s at most
+        # 36,000 an hour: one call per 0.1 s at most. One gap may look shorter when the call
+        # before it was late to arrive (scheduling on a loaded machine), so the run as a whole
+        # is measured; the spacing of each start is tested on a fake clock in test_pacing.py.
+        assert len(times) > 10
+        assert times[-1] - times[0] >= 0.1 * (len(times) - 1) - 0.05
 
 
 async def test_short_lived_tokens_are_renewed_and_no_call_fails(tmp_path: Path):
