@@ -51,14 +51,17 @@ log = structlog.get_logger("bulkimport.run")
 
 
 async def settle_outcome(journal: Journal, result: RunResult) -> None:
-    """One pass over the journal: the run's files by state, and those that did not arrive.
-    Rows are not kept: a run may have 100,000 of them."""
-    async for rows in journal.stream():
-        for row in rows:
-            if row.rel in result.plans:
-                result.states[row.state] += 1
-                if row.state not in ARRIVED:
-                    result.missing.append(row)
+    """One pass over the journal's paths and states: the run's files by state, then the rows
+    of those that did not arrive (few, when a run goes well). A run may have 100,000 files."""
+    missing: list[str] = []
+    async for pairs in journal.states():
+        for rel, state in pairs:
+            if rel in result.plans:
+                result.states[state] += 1
+                if state not in ARRIVED:
+                    missing.append(rel)
+    rows = await journal.lookup(missing)
+    result.missing = [rows[rel] for rel in missing if rel in rows]
 
 
 async def prepare(settings: Settings) -> tuple[Manifest | None, Order]:
