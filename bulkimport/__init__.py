@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (redundant alias
     from bulkimport.errors import FileRejected as FileRejected
     from bulkimport.errors import JournalBusy as JournalBusy
     from bulkimport.errors import JournalError as JournalError
+    from bulkimport.errors import NotFound as NotFound
     from bulkimport.errors import PolicyExpired as PolicyExpired
     from bulkimport.errors import ProcoreError as ProcoreError
     from bulkimport.errors import ProcoreRejected as ProcoreRejected
@@ -60,6 +61,7 @@ __all__ = (
     "FileRejected",
     "JournalBusy",
     "JournalError",
+    "NotFound",
     "PlanSummary",
     "PolicyExpired",
     "ProcoreError",
@@ -103,6 +105,7 @@ _HOMES = {
             "StorageError",
             "PolicyExpired",
             "DrawingNumberTaken",
+            "NotFound",
             "UnexpectedAnswer",
             "TokenRefused",
             "RateLimited",

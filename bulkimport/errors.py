@@ -9,7 +9,9 @@ BulkImportError
 ├── ProcoreError             a Procore call failed: endpoint, status, Procore's message
 │   ├── ProcoreRejected      4xx other than 401/429: the request itself is wrong; not retried
 │   │   ├── DrawingNumberTaken  Create Drawing: the area has that number already
-│   │   └── UnexpectedAnswer a 2xx answer without the shape the reference documents
+│   │   └── NotFound         404: gone, or hidden from this account (Procore does not say)
+│   ├── UnexpectedAnswer     a 2xx answer without the shape the reference documents: Procore
+│   │                        may have done what was asked, so nothing is taken as refused
 │   ├── TokenRefused         401 on a call with a token: renewed once, then AuthenticationError
 │   └── ProcoreUnavailable   the network, a timeout or a 5xx: retried with backoff
 │       ├── RateLimited      429: every caller waits for Retry-After or the window's Reset
@@ -29,6 +31,7 @@ answers into these; `bulkimport.procore.retry` decides what each is worth by its
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -80,10 +83,26 @@ class ProcoreError(BulkImportError):
 
 
 class ProcoreRejected(ProcoreError):
+    """`entries`: Procore's reasons per entry of a batch it refused, by index, when it named
+    any (a 422 whose errors name `drawing_log_imports[i]`); empty when it named none."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        status: int | None,
+        message: str,
+        body: Any = None,
+        entries: Mapping[int, str] | None = None,
+    ) -> None:
+        super().__init__(endpoint, status, message, body)
+        self.entries: Mapping[int, str] = entries or {}
+
+
+class NotFound(ProcoreRejected):
     pass
 
 
-class UnexpectedAnswer(ProcoreRejected):
+class UnexpectedAnswer(ProcoreError):
     pass
 
 

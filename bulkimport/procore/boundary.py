@@ -27,6 +27,7 @@ import aiohttp
 from bulkimport.errors import (
     AuthenticationError,
     FileChanged,
+    NotFound,
     PolicyExpired,
     ProcoreRejected,
     ProcoreUnavailable,
@@ -97,13 +98,34 @@ def procore_reply(
         raise TokenRefused(endpoint, status, message, body)
     if status == 429:
         raise RateLimited(endpoint, status, message, body, rate_limit_wait(headers, now))
+    if status == 404:
+        raise NotFound(endpoint, status, message, body)
     if status not in RETRY_STATUSES:
-        raise ProcoreRejected(endpoint, status, message, body)
+        entries = entry_errors(body) if status == 422 else {}
+        raise ProcoreRejected(endpoint, status, message, body, entries)
     told = retry_after(headers)
     if status == 503 and told is not None:
         # Procore's heavy-load throttle (DOCS rate_limiting.md): the whole run backs off.
         raise Throttled(endpoint, status, message, body, told)
     raise ProcoreUnavailable(endpoint, status, message, body, told)
+
+
+_ENTRY = re.compile(r"drawing_log_imports\[(\d+)\]")
+
+
+def entry_errors(body: Any) -> dict[int, str]:
+    """Procore's per-entry reasons from a 422 body, by index in the batch."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    found: dict[int, str] = {}
+    if isinstance(errors, dict):
+        for key, messages in errors.items():
+            match = _ENTRY.match(str(key))
+            if match:
+                text = ", ".join(map(str, messages)) if isinstance(messages, list) else messages
+                field = str(key)[match.end() :].lstrip(".") or "entry"
+                index = int(match.group(1))
+                found[index] = "; ".join(filter(None, [found.get(index), f"{field} {text}"]))
+    return found
 
 
 def error_message(body: Any) -> str:

@@ -15,7 +15,6 @@ bad file costs about 2·log2(batch size) extra calls, and its good neighbours ar
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,12 @@ from typing import Any
 import structlog
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from bulkimport.errors import ProcoreError, ProcoreRejected, ProcoreUnavailable
+from bulkimport.errors import (
+    ProcoreError,
+    ProcoreRejected,
+    ProcoreUnavailable,
+    UnexpectedAnswer,
+)
 from bulkimport.journal.store import PendingBatch
 from bulkimport.ledger import Ledger
 from bulkimport.models import Batch, Group, Sent, Uploaded
@@ -34,7 +38,6 @@ from bulkimport.stages.prior_imports import already_sent
 
 log = structlog.get_logger("bulkimport.batch")
 
-_ENTRY = re.compile(r"drawing_log_imports\[(\d+)\]")
 # Refusals of the request's content, which a smaller batch may pass; 401 and 403 are about the
 # caller, and no split can help them.
 SPLITTABLE = frozenset({400, 422})
@@ -67,21 +70,6 @@ def import_entry(item: Uploaded) -> dict[str, Any]:
     if item.file.received_date:
         entry["received_date"] = date_time(item.file.received_date)
     return entry
-
-
-def entry_errors(body: Any) -> dict[int, str]:
-    """Procore's per-entry reasons from a 422 body, by index in the batch."""
-    errors = body.get("errors") if isinstance(body, dict) else None
-    found: dict[int, str] = {}
-    if isinstance(errors, dict):
-        for key, messages in errors.items():
-            match = _ENTRY.match(str(key))
-            if match:
-                text = ", ".join(map(str, messages)) if isinstance(messages, list) else messages
-                field = str(key)[match.end() :].lstrip(".") or "entry"
-                index = int(match.group(1))
-                found[index] = "; ".join(filter(None, [found.get(index), f"{field} {text}"]))
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +128,9 @@ class SendStage:
             answer = await self.client.create_drawing_upload(
                 batch.target, [import_entry(i) for i in batch.items], batch.token
             )
-        except ProcoreUnavailable as exc:
-            # Left pending: the next run resends it with the same token.
+        except (ProcoreUnavailable, UnexpectedAnswer) as exc:
+            # Left pending: the next run looks for it among the drawing uploads (an answer
+            # without its id may come from an upload Procore made) or resends it, same token.
             log.error("batch.unsent", token=batch.token, files=len(batch.items), error=str(exc))
             return len(batch.items)
         except ProcoreRejected as exc:
@@ -156,8 +145,7 @@ class SendStage:
         self, batch: Batch, exc: ProcoreRejected, out: ObjectSendStream[Sent], part: bool
     ) -> int:
         """How many of the batch's files Procore did not refuse in the end (after a split)."""
-        named = entry_errors(exc.body) if exc.status == 422 else {}
-        bad = {i: reason for i, reason in named.items() if i < len(batch.items)}
+        bad = {i: reason for i, reason in exc.entries.items() if i < len(batch.items)}
         refusal = (exc.status, exc.message)
         splittable = exc.status in SPLITTABLE and len(batch.items) > 1
         if bad:

@@ -17,7 +17,7 @@ import structlog
 from anyio.abc import ObjectReceiveStream
 
 from bulkimport.clock import SYSTEM, DeadlineClock, receive_until
-from bulkimport.errors import ProcoreError, ProcoreRejected
+from bulkimport.errors import NotFound, ProcoreError
 from bulkimport.ledger import Ledger
 from bulkimport.models import Sent
 from bulkimport.procore.client import ProcoreClient
@@ -42,9 +42,7 @@ async def _statuses(client: ProcoreClient, ids: list[int]) -> dict[int, str]:
     for upload_id in (i for i in ids if i not in statuses):
         try:
             answer = await client.drawing_upload(upload_id)
-        except ProcoreRejected as exc:
-            if exc.status != 404:
-                raise
+        except NotFound:
             statuses[upload_id] = GONE
         else:
             statuses[upload_id] = answer.status

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from structlog.testing import capture_logs
 
 from bulkimport.errors import AuthenticationError
@@ -16,6 +17,7 @@ from bulkimport.stages.sender import import_entry, new_token
 
 from .conftest import CREDENTIALS
 from .stage_bench import bench, send
+from .test_boundary import Scripted
 
 pytestmark = pytest.mark.anyio
 
@@ -145,3 +147,29 @@ async def test_left_batches_procore_holds_count_as_sent_and_the_others_are_resen
         assert ("batch.resend", tokens[1]) in events
         assert await b.journal.pending_batches() == []
         assert b.stats.imported == 4
+
+
+async def test_an_answer_without_its_id_leaves_the_batch_pending_not_refused(tmp_path: Path):
+    """A 201 whose body lacks the drawing upload's id may still come from an upload Procore
+    made: the files must not fail (a later run would send them again under a new token). The
+    batch stays pending for the next run, which looks it up or resends it with its token."""
+    answers = Scripted((201, {"Content-Type": "application/json"}, "{}"))
+    server = web.Server(answers)
+    runner = web.ServerRunner(server)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        async with bench(tmp_path) as b:
+            items = await b.uploads(*NAMES[:2])
+            base = f"http://127.0.0.1:{port}"
+            odd = b.client_as(api_base=base, login_base=base)
+            with capture_logs() as logs:
+                assert await send(b.sender(odd), items) == []
+            assert answers.requests == 1
+            assert {(await b.row(n)).state for n in NAMES[:2]} == {FileState.BATCHED}
+            assert b.batch_states() == [BatchState.PENDING]
+            assert [e["event"] for e in logs if e["event"].startswith("batch.")] == ["batch.unsent"]
+    finally:
+        await runner.cleanup()
