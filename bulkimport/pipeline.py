@@ -169,6 +169,7 @@ def _stages(
         stop,
         producer.checks,
         engine.same_revision,
+        clock=client.clock,  # a ticket's age and the POST's retries read the client's time
     )
     sender = SendStage(client, ledger, settings.source.root)
     return Stages(producer, uploads, sender, client, ledger, stop, leftovers)

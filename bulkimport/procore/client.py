@@ -126,20 +126,28 @@ class ProcoreClient:
     async def _send(self, request: Request) -> Reply:
         """The call's answer, its attempts made under the retry policy."""
         refused: str | None = None  # the token a 401 refused: the next attempt renews it
+        queued = 0.0  # seconds this call's attempts waited their turn in the budget
+
+        def waited(seconds: float) -> None:
+            nonlocal queued
+            queued += seconds
 
         async def attempt() -> Reply:
             nonlocal refused
             token = await self._bearer(stale=refused) if request.with_token else None
             try:
-                return await self._exchange(request, token)
+                return await self._exchange(request, token, waited)
             except TokenRefused:
                 refused = token
                 raise
 
-        return await self._retry(attempt, {"endpoint": request.endpoint})
+        return await self._retry(attempt, {"endpoint": request.endpoint}, lambda: queued)
 
-    async def _exchange(self, request: Request, token: str | None) -> Reply:
-        """One attempt: authenticated calls take their turn from the budget."""
+    async def _exchange(
+        self, request: Request, token: str | None, waited: Callable[[float], None]
+    ) -> Reply:
+        """One attempt: an authenticated call takes its turn from the budget (telling `waited`
+        how long that took) and gives it back with the answer's rate-limit headers."""
         if not plain_http_allowed(request.url):
             # A link or URL Procore handed back must not carry the token in the clear.
             raise ProcoreRejected(
@@ -151,7 +159,7 @@ class ProcoreClient:
             headers["Authorization"] = f"Bearer {token}"
             headers["Procore-Company-Id"] = str(self.settings.company_id)
         if request.with_token:
-            await self.budget.acquire()
+            waited(await self.budget.acquire())
         answered: Mapping[str, str] | None = None
         try:
             with procore_errors(request.endpoint):

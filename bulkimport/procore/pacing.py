@@ -76,8 +76,9 @@ class RateBudget:
     def window(self) -> Window | None:
         return self._window
 
-    async def acquire(self) -> None:
-        """Wait for this call's turn; pair with `release` when its answer is in."""
+    async def acquire(self) -> float:
+        """Wait for this call's turn; pair with `release` when its answer is in. Returns the
+        seconds it waited."""
         async with self._lock:  # one caller plans its start at a time
             now = self._clock.now()
             start = max(now, self._next_start, self._paused_until)
@@ -95,13 +96,15 @@ class RateBudget:
             self._next_start = start + gap
             self._last_start = start
             self._in_flight += 1
-        if start > now:
-            self.waited += start - now
-            self._queued += 1
-            try:
-                await self._clock.sleep(start - now)
-            finally:
-                self._queued -= 1
+        if start <= now:
+            return 0.0
+        self.waited += start - now
+        self._queued += 1
+        try:
+            await self._clock.sleep(start - now)
+        finally:
+            self._queued -= 1
+        return start - now
 
     def release(self, headers: Mapping[str, str] | None) -> None:
         self._in_flight -= 1

@@ -46,6 +46,7 @@ from bulkimport.errors import (
     TicketsExpired,
     TokenRefused,
 )
+from bulkimport.procore.storage import post_seconds
 from bulkimport.settings import ProcoreSettings
 
 log = structlog.get_logger("bulkimport.procore.retry")
@@ -120,8 +121,10 @@ class Tally:
             self.first_failure = now
         return wait
 
-    def exhausted(self, policy: RetryPolicy, now: float, wait: float) -> bool:
-        """Whether the call gives up rather than wait `wait` and go again."""
+    def exhausted(self, policy: RetryPolicy, now: float, wait: float, queued: float) -> bool:
+        """Whether the call gives up rather than wait `wait` and go again. `queued`: seconds
+        the call has waited its turn in the shared budget since its first failure, which are
+        Procore's pace, not the call's failing."""
         if self.out_of:
             return True
         if self.failures >= policy.attempts:
@@ -130,7 +133,7 @@ class Tally:
             self.out_of = "holds"
         elif (
             self.first_failure is not None
-            and now - self.first_failure - self.held + wait > policy.seconds
+            and now - self.first_failure - self.held - queued + wait > policy.seconds
         ):
             self.out_of = "time"
         return bool(self.out_of)
@@ -149,9 +152,14 @@ class Retrier:
     hold: Callable[[float, str], None] | None = None  # holds every caller; else this one sleeps
 
     async def __call__(
-        self, attempt: Callable[[], Awaitable[T]], context: Mapping[str, object]
+        self,
+        attempt: Callable[[], Awaitable[T]],
+        context: Mapping[str, object],
+        queued: Callable[[], float] = lambda: 0.0,
     ) -> T:
+        """`queued`: the seconds the call's attempts have waited in the shared budget so far."""
         tally = Tally()
+        queued_before = 0.0  # what `queued` said at the first failure
         while True:
             try:
                 return await attempt()
@@ -160,11 +168,13 @@ class Retrier:
                 if verdict.step is Step.FINAL:
                     raise
                 now = self.clock.now()
+                if tally.first_failure is None:
+                    queued_before = queued()
                 wait = tally.record(verdict, self.policy, now)
                 if verdict.step is Step.HOLD and self.hold is not None:
                     self.hold(wait, verdict.reason)  # Procore's word holds every caller
                     wait = 0.0  # this call's next turn waits in the budget with the others
-                if tally.exhausted(self.policy, now, wait):
+                if tally.exhausted(self.policy, now, wait, queued() - queued_before):
                     final = self.give_up(exc, tally, self.policy)
                     if final is exc:
                         raise
@@ -243,6 +253,9 @@ def storage_gave_up(exc: Exception, tally: Tally, policy: RetryPolicy) -> Except
     return exc
 
 
-def storage_retrier(settings: ProcoreSettings, clock: Clock) -> Retrier:
-    policy = RetryPolicy(POST_ATTEMPTS, settings.max_retry_seconds)
+def storage_retrier(settings: ProcoreSettings, clock: Clock, size: int) -> Retrier:
+    """The policy for one file's POST: a large file's attempts take long, so each attempt's
+    timeout is added to the time cap, or a slow 2 GB POST would never be tried twice."""
+    seconds = settings.max_retry_seconds + POST_ATTEMPTS * post_seconds(size)
+    policy = RetryPolicy(POST_ATTEMPTS, seconds)
     return Retrier(policy, storage_verdict, storage_gave_up, clock, "upload")

@@ -28,6 +28,11 @@ CHUNK = 1024 * 1024
 MIN_RATE = 256 * 1024  # bytes/s: the slowest link a POST's timeout allows for
 
 
+def post_seconds(size: int) -> float:
+    """The longest one POST of `size` bytes may take: its timeout."""
+    return 120 + size / MIN_RATE
+
+
 def _quote(name: str) -> str:
     """A form-data filename, escaped as browsers do (HTML's multipart rules)."""
     return name.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
@@ -100,9 +105,7 @@ async def post_file(session: aiohttp.ClientSession, ticket: Ticket, file: Drawin
         # is cancelled hands its file to nobody.
         handle = file.path.open("rb")
     body = FileBody(ticket, file, wrap(handle))
-    timeout = aiohttp.ClientTimeout(
-        total=120 + file.size / MIN_RATE, sock_connect=30, sock_read=120
-    )
+    timeout = aiohttp.ClientTimeout(total=post_seconds(file.size), sock_connect=30, sock_read=120)
     try:
         with storage_errors(file.rel):
             async with session.post(ticket.url, data=body, timeout=timeout) as response:

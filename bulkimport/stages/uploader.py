@@ -25,6 +25,7 @@ from bulkimport.models import DrawingFile, Target, Ticket, Uploaded
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.retry import storage_retrier
 from bulkimport.procore.storage import MIN_RATE, post_file
+from bulkimport.settings import SameRevision
 from bulkimport.source.checks import Checks
 from bulkimport.source.planner import sha256_of
 from bulkimport.stages.target import DrawingIndex, Targets, revision_key
@@ -58,7 +59,7 @@ class UploadStage:
     expiry_margin: float
     stop: Stop
     checks: Checks
-    same_revision: str = "received-date"  # engine.same_revision
+    same_revision: SameRevision = "received-date"  # engine.same_revision
     clock: Clock = SYSTEM
 
     async def fail(self, file: DrawingFile, reason: str) -> None:
@@ -196,6 +197,6 @@ class UploadStage:
                 expired = True
                 raise
 
-        retrying = storage_retrier(self.client.settings, self.client.clock)
+        retrying = storage_retrier(self.client.settings, self.clock, item.file.size)
         sha256 = await retrying(attempt, {"file": item.file.rel})
         return item, sha256

@@ -4,6 +4,8 @@ type says."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bulkimport.errors import (
@@ -27,8 +29,11 @@ from bulkimport.procore.retry import (
     procore_gave_up,
     procore_verdict,
     storage_gave_up,
+    storage_retrier,
     storage_verdict,
 )
+from bulkimport.procore.storage import post_seconds
+from bulkimport.settings import parse_settings
 
 from .fake_clock import FakeClock
 
@@ -119,6 +124,52 @@ class TestFailedAttempts:
             await procore(clock, attempts=100, seconds=10.0, wait_base=0.0)(attempt, {})
         assert attempt.calls == 4
         assert "gave up after 4 failed attempts within 10 s" in caught.value.message
+
+    async def test_time_waiting_a_turn_in_the_budget_is_not_the_calls(self):
+        """Each attempt waits 400 s for its turn in the shared budget (a spent window, another
+        worker's 429) before it fails: 1,200 s pass, yet the call has spent none of its 10 s
+        on its own failing, so it runs out of attempts, not of time."""
+        clock = FakeClock()
+        queued = 0.0
+
+        async def attempt() -> str:
+            nonlocal queued
+            clock.advance(400.0)
+            queued += 400.0
+            raise unavailable()
+
+        retrying = procore(clock, attempts=3, seconds=10.0, wait_base=0.0)
+        with pytest.raises(RetriesExhausted) as caught:
+            await retrying(attempt, {}, lambda: queued)
+        assert "gave up after 3 failed attempts and" in caught.value.message
+        with pytest.raises(RetriesExhausted) as caught:  # the same, with the wait counted
+            await retrying(attempt, {})
+        assert "gave up after 2 failed attempts within 10 s" in caught.value.message
+
+    async def test_a_large_files_post_has_time_for_each_attempt(self):
+        """A POST may take its timeout (120 s plus the file at 256 KB/s), so the storage cap
+        grows with the file: a 1 GB file whose attempts each time out after 4,216 s still gets
+        every attempt."""
+        clock = FakeClock()
+        size = 1024**3
+        attempt = Script(clock, *[StorageUnavailable("a.pdf", None, "Timeout", "")] * 9)
+        attempt.takes = post_seconds(size)
+        settings = parse_settings(
+            {
+                "procore": {
+                    "api_base": "https://api.test",
+                    "login_base": "https://login.test",
+                    "company_id": 1,
+                    "project_id": 2,
+                },
+                "source": {"root": "x"},
+                "target": {"drawing_area": "A", "drawing_set": "S"},
+            },
+            Path("/"),
+        ).procore
+        with pytest.raises(StorageUnavailable):
+            await storage_retrier(settings, clock, size)(attempt, {})
+        assert attempt.calls == POST_ATTEMPTS
 
     async def test_retry_after_on_a_5xx_is_the_least_wait(self):
         clock = FakeClock()
