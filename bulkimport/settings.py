@@ -200,8 +200,15 @@ def _build(
             raise ConfigError(f"config is missing {f.name!r}")
         value = values.get(f.name, f.default)
         if isinstance(value, Path):  # a given path, or a default one: anchored at the config
-            values[f.name] = (base / value).resolve()
+            values[f.name] = _anchored(base, value, f"{name}.{f.name}")
     return shape(**values)
+
+
+def _anchored(base: Path, path: Path, key: str) -> Path:
+    try:
+        return (base / path).resolve()
+    except (OSError, ValueError) as exc:  # a NUL byte, a loop of links
+        raise ConfigError(f"{key} is not a usable path ({exc}): {str(path)!r}") from exc
 
 
 def _check_source(source: SourceSettings) -> None:

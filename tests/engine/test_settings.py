@@ -103,6 +103,12 @@ def test_missing_sections_and_unknown_ones():
         parse_settings({**BASE, "extra": {}}, Path("/tmp"))
 
 
+def test_a_path_the_system_cannot_use_is_a_config_error():
+    """A NUL byte cannot be in a path: the config is wrong (exit 2), not the program."""
+    with pytest.raises(ConfigError, match=r"source\.root is not a usable path"):
+        parse_settings({**BASE, "source": {"root": "draw\x00ings"}}, Path("/tmp"))
+
+
 def test_a_layout_or_a_manifest_can_stand_in_for_the_target():
     no_target = {k: v for k, v in BASE.items() if k != "target"}
     layout = {**no_target, "source": {"root": "x", "layout": "{drawing_area}/{drawing_set}/**"}}
