@@ -3,11 +3,14 @@
 A run's task groups raise exception groups, nested as the groups are: several workers may fail
 at once (a file's storage refusal beside a Procore call that gave up). Every error inside is
 reported, each once, each with the file or endpoint it names; the most serious decides the exit
-status. An error that is not ours (a bug) is not summarised: its traceback is what helps.
+status. An error that is not ours (a bug) is not summarised: its traceback is what helps, and
+alone it is raised as it is.
 """
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections.abc import Sequence
 
 from bulkimport.errors import (
@@ -62,17 +65,21 @@ def _rank(error: BaseException, rules: Sequence[Rule]) -> int | None:
 
 
 def failure(exc: BaseException, rules: Sequence[Rule]) -> tuple[int, str] | None:
-    """The exit status and the message for `exc` and every error grouped in it; None when one
-    of them is not ours, to be raised as it is."""
+    """The exit status and the message for `exc` and every error grouped in it; None when none
+    of them is ours, to be raised as it is. An error that is not ours beside ours (a bug met
+    while the run was failing anyway) has its traceback printed and is named in the message,
+    so neither hides the other."""
     errors = leaves(exc)
-    ranks = [_rank(e, rules) for e in errors]
-    known = [r for r in ranks if r is not None]
-    if len(known) < len(errors):
+    ranked = [(_rank(e, rules), e) for e in errors]
+    ours = sorted(((rank, e) for rank, e in ranked if rank is not None), key=lambda pair: pair[0])
+    bugs = [e for rank, e in ranked if rank is None]
+    if not ours:
         return None
-    worst = min(known)
-    _, code, start = rules[worst]
+    for bug in bugs:
+        traceback.print_exception(bug, file=sys.stderr)
+    _, code, start = rules[ours[0][0]]
     if len(errors) == 1:
         return code, f"{start}{errors[0]}"
-    ordered = [e for _, e in sorted(zip(known, errors, strict=True), key=lambda pair: pair[0])]
-    lines = [f"{start}{len(errors)} errors:", *(f"  - {e}" for e in ordered)]
+    lines = [f"{start}{len(errors)} errors:", *(f"  - {e}" for _, e in ours)]
+    lines += [f"  - {type(b).__name__}: {b} (a bug: its traceback is above)" for b in bugs]
     return code, "\n".join(lines)

@@ -71,11 +71,24 @@ def test_reconcile_has_its_own_rules():
     assert failure(GAVE_UP, RECONCILE_RULES) == (EXIT_SOME_FAILED, f"reconcile stopped: {GAVE_UP}")
 
 
-def test_a_group_holding_a_bug_is_left_to_its_traceback():
-    """An error that is not ours is a bug: the CLI raises the whole group rather than
-    summarise part of it."""
-    assert failure(ExceptionGroup("run", [REFUSED, KeyError("id")]), RUN_RULES) is None
+def test_a_bug_alone_is_raised_and_beside_ours_is_named_with_its_traceback(capsys):
+    """An error that is not ours is a bug. Alone, the CLI raises it as it is; beside ours, ours
+    still sets the exit status and reads as always, and the bug is named, its traceback on
+    stderr, so neither hides the other."""
     assert failure(KeyError("id"), RUN_RULES) is None
+    assert failure(ExceptionGroup("run", [KeyError("id"), ValueError("x")]), RUN_RULES) is None
+    try:
+        raise KeyError("id")
+    except KeyError as exc:
+        bug = exc
+    code, message = failure(ExceptionGroup("run", [REFUSED, bug]), RUN_RULES) or (0, "")
+    assert code == EXIT_SOME_FAILED
+    assert message.splitlines() == [
+        "the run stopped: 2 errors:",
+        f"  - {REFUSED}",
+        "  - KeyError: 'id' (a bug: its traceback is above)",
+    ]
+    assert "Traceback" in capsys.readouterr().err
 
 
 def _args(error: StorageError) -> tuple[str, int | None, str, str]:
