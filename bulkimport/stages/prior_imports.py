@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import PurePosixPath
-from typing import Any
 
 import structlog
 
 from bulkimport.journal.store import FileRow, PendingBatch
-from bulkimport.procore.answers import ListedDrawingUpload, ListedImport
+from bulkimport.procore.answers import ListedDrawingUpload, ListedImport, day
 from bulkimport.procore.client import ProcoreClient
 
 log = structlog.get_logger("bulkimport.batch")
@@ -32,17 +31,13 @@ EntryKey = tuple[str, int | None, str, str | None, str | None]
 CLOCK_SLACK = 900.0
 
 
-def _day(value: Any) -> str | None:
-    return str(value)[:10] if value else None
-
-
 def row_entry(row: FileRow) -> EntryKey:
     return (
         PurePosixPath(row.rel).name,
         row.drawing_id,
         str(row.revision or "").casefold(),
-        _day(row.drawing_date),
-        _day(row.received_date),
+        day(row.drawing_date),
+        day(row.received_date),
     )
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Mapping
-from typing import Any
 
 import structlog
 
@@ -26,7 +25,7 @@ from bulkimport.errors import ProcoreError
 from bulkimport.journal.store import UNCONFIRMED, FileRow
 from bulkimport.ledger import Ledger, Outcome
 from bulkimport.models import FileState
-from bulkimport.procore.answers import Revision
+from bulkimport.procore.answers import Revision, day
 from bulkimport.procore.client import ProcoreClient
 
 log = structlog.get_logger("bulkimport.stages.readback")
@@ -38,18 +37,14 @@ UPLOADS_AT_ONCE = 20  # drawing uploads whose files are read from the journal to
 QUOTED = 20  # failures per run whose drawing's revisions are fetched to show what Procore has
 
 
-def _day(value: Any) -> str | None:
-    return str(value)[:10] if value else None
-
-
 def row_key(row: FileRow) -> Key:
     """The revision a journalled import meant, as it was sent."""
     return (
         int(row.drawing_id or 0),
         str(row.revision or "").casefold(),
         int(row.set_id or 0),
-        _day(row.drawing_date),
-        _day(row.received_date),
+        day(row.drawing_date),
+        day(row.received_date),
     )
 
 
