@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bulkimport.estimate import Cost
 from bulkimport.journal.store import FileRow
-from bulkimport.models import FileState, Plan
+from bulkimport.models import FileState, Plan, Plans
 from bulkimport.progress import RunStats
 from bulkimport.source.manifest import ManifestProblem
 
@@ -19,7 +19,7 @@ ARRIVED = frozenset({FileState.VERIFIED, FileState.SKIPPED})
 @dataclass(slots=True)
 class RunResult:
     stats: RunStats
-    plans: dict[str, Plan]  # every file this run saw, and what it decided
+    plans: Plans  # every file this run saw, and what it decided
     journal: Path  # where each file's row is, for the report
     states: Counter[FileState] = field(default_factory=Counter)  # of this run's files, at the end
     missing: list[FileRow] = field(default_factory=list)  # files that are not in Procore

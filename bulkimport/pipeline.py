@@ -24,7 +24,7 @@ from bulkimport.errors import ConfigError
 from bulkimport.estimate import plan_cost
 from bulkimport.journal.store import Journal, Leftovers
 from bulkimport.ledger import Ledger
-from bulkimport.models import DrawingFile, Group, Plan, Sent, Uploaded
+from bulkimport.models import DrawingFile, Group, Plans, Sent, Uploaded
 from bulkimport.outcome import ARRIVED, PlanSummary, RunResult
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.pacing import RateBudget
@@ -85,7 +85,7 @@ async def run_import(
     `progress` is True for `progress` events, or a watcher to run beside the stages."""
     engine = settings.engine
     stats = RunStats()
-    plans: dict[str, Plan] = {}
+    plans = Plans()
     checks = Checks(settings.source, stats, plans)
     stop = stop or Stop()
     requests: dict[str, int] = {}

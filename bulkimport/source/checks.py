@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from bulkimport.errors import FileRejected
-from bulkimport.models import DrawingFile, Plan
+from bulkimport.models import DrawingFile, Plan, Plans
 from bulkimport.progress import RunStats
 from bulkimport.settings import SourceSettings
 from bulkimport.source.scan import check_file, check_files
@@ -44,7 +44,7 @@ class Checks:
 
     source: SourceSettings
     stats: RunStats
-    plans: dict[str, Plan]  # the run's decision per file: a file that fails becomes invalid
+    plans: Plans  # the run's decision per file: a file that fails becomes invalid
     opened: int = 0
     # Files read for their sha256 and on their way to be checked: counted already.
     _hashed: set[str] = field(default_factory=set)

@@ -44,7 +44,7 @@ from anyio.abc import ObjectSendStream
 from bulkimport.errors import FileRejected
 from bulkimport.journal.store import FileRow, Journal
 from bulkimport.ledger import Ledger
-from bulkimport.models import DrawingFile, FileState, Plan, Uploaded
+from bulkimport.models import DrawingFile, FileState, Plan, Plans, Uploaded
 from bulkimport.settings import Settings, SourceSettings
 from bulkimport.source.checks import Checks, checked_in_pool
 from bulkimport.source.manifest import Manifest, ManifestProblem, ManifestRow
@@ -338,7 +338,7 @@ class Producer:
     ledger: Ledger
     manifest: Manifest | None
     order: Order
-    plans: dict[str, Plan]
+    plans: Plans
     stop: Stop
     checks: Checks
     uploads: Mapping[str, Uploaded]  # Leftovers.uploads: earlier uploads still to attach

@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bulkimport.models import Uploaded
+from bulkimport.models import Plans, Uploaded
 from bulkimport.source.checks import Checks
 from bulkimport.stages.uploader import Ticketed, UploadStage
 from bulkimport.stopping import Stop
@@ -34,7 +34,7 @@ async def test_a_ticket_the_clock_says_is_near_expiry_is_replaced_before_its_pos
             targets=None,  # type: ignore[arg-type]  # POST workers never look a target up
             expiry_margin=120.0,
             stop=Stop(),
-            checks=Checks(b.settings.source, b.stats, {}),
+            checks=Checks(b.settings.source, b.stats, Plans()),
             clock=clock,
         )
 
