@@ -19,6 +19,7 @@ import aiohttp
 import anyio
 import structlog
 from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bulkimport.errors import ConfigError
 from bulkimport.estimate import plan_cost
@@ -199,12 +200,12 @@ async def _run_waves(
                 if wave:
                     log.info("run.wave", wave=wave, files=len(order.in_wave(wave)))
                 async with anyio.create_task_group() as tg:
-                    _wire(tg, engine, stages, wave)
+                    _wire(tg, engine, stages, wave, last=wave == order.last_wave)
         stats.scanning = False
         outer.cancel_scope.cancel()
 
 
-def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int) -> None:
+def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int, *, last: bool) -> None:
     left = stages.leftovers if wave == 0 else Leftovers()  # taken up once, in the first wave
     files_tx, files_rx = anyio.create_memory_object_stream[DrawingFile](engine.upload_workers * 2)
     # Small on purpose: a ticket should be used soon after it is issued.
@@ -214,8 +215,7 @@ def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int) -> N
     sent_tx, sent_rx = anyio.create_memory_object_stream[Sent](64)
     with files_tx, files_rx, tickets_tx, tickets_rx, done_tx, done_rx, groups_tx, groups_rx:
         tg.start_soon(stages.producer.run, wave, files_tx.clone(), done_tx.clone())
-        for _ in range(engine.create_upload_workers):
-            tg.start_soon(stages.uploads.create_tickets, files_rx.clone(), tickets_tx.clone())
+        tg.start_soon(_create_tickets, stages, files_rx.clone(), tickets_tx.clone(), engine, last)
         for _ in range(engine.upload_workers):
             tg.start_soon(stages.uploads.post, tickets_rx.clone(), done_tx.clone())
         tg.start_soon(
@@ -236,6 +236,22 @@ def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int) -> N
             stages.stop,
             left.unverified,
         )
+
+
+async def _create_tickets(
+    stages: Stages,
+    files: MemoryObjectReceiveStream[DrawingFile],
+    tickets: MemoryObjectSendStream[Ticketed],
+    engine: EngineSettings,
+    last: bool,
+) -> None:
+    """The create-upload pool. After the last wave's, no file is left to look a drawing up for,
+    so the drawing indexes are let go before the read-back."""
+    async with files, tickets, anyio.create_task_group() as pool:
+        for _ in range(engine.create_upload_workers):
+            pool.start_soon(stages.uploads.create_tickets, files.clone(), tickets.clone())
+    if last:
+        stages.uploads.targets.forget_drawings()
 
 
 async def plan_only(
