@@ -8,6 +8,7 @@ numbers everywhere.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ import anyio
 import structlog
 
 from bulkimport import run_status
+from bulkimport.clock import SYSTEM, Clock
 from bulkimport.errors import JournalError
 from bulkimport.journal.store import Journal
 from bulkimport.models import FileState, Plan
@@ -49,7 +51,7 @@ class RunStats:
     """Counters the ledger keeps as the stages change state (and the pipeline's tallies of
     requests and drawings); read by the progress display and the summary."""
 
-    started: float = field(default_factory=time.monotonic)
+    started: float = math.nan  # the clock's now() when the run began; unless given, at creation
     files: int = 0  # in the folder, counted by the first pass over the names
     planned: Counter[Plan] = field(default_factory=Counter)
     to_upload: int = 0
@@ -73,10 +75,15 @@ class RunStats:
     # Set by the pipeline, so the ETA can count the requests still to make against the budget.
     budget: RateBudget | None = None
     requests: dict[str, int] = field(default_factory=dict)
+    clock: Clock = field(default=SYSTEM, repr=False, compare=False)  # what `elapsed` reads
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.started):
+            self.started = self.clock.now()
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return self.clock.now() - self.started
 
     @property
     def mb_per_s(self) -> float:
@@ -218,7 +225,7 @@ def figures(stats: RunStats, journal_states: Mapping[str, int]) -> Figures:
         budget=Budget(
             limit=window.limit if window else None,
             remaining=window.remaining if window else None,
-            resets_in=max(0.0, window.reset - time.time()) if window else None,
+            resets_in=max(0.0, window.reset - stats.clock.time()) if window else None,
             waiting=budget.waiting() if budget is not None else 0.0,
             waited=budget.waited if budget is not None else stats.budget_wait,
         ),

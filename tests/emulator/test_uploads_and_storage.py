@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 
@@ -97,10 +96,15 @@ async def test_expired_policy_is_403_xml(procore: Procore):
 
 async def test_upload_ttl_is_configurable():
     async with running(upload_ttl=2) as procore:
+        clock = procore.emu.world.clock
+        before = clock.now()
         ticket = await procore.create_upload()
+        after = clock.now()
+        issued = procore.emu.world.uploads[ticket["uuid"]].created_at
+        assert before <= issued <= after
         policy = json.loads(base64.b64decode(ticket["fields"]["policy"]))
         expires = datetime.fromisoformat(policy["expiration"]).timestamp()
-        assert expires - time.time() == pytest.approx(2, abs=0.5)
+        assert expires == pytest.approx(issued + 2, abs=0.001)  # the policy says milliseconds
         assert (await procore.post_file(ticket)).status == 204
         late = await procore.create_upload()
         await procore.advance(2)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import time
 from pathlib import Path
 
 import aiohttp
@@ -25,6 +24,7 @@ from bulkimport.report import exit_code, report_entries, totals
 from bulkimport.settings import parse_settings
 from bulkimport.stages.sender import date_time
 
+from .clocks import EmulatorClock
 from .conftest import (
     CREDENTIALS,
     advance_clock,
@@ -304,18 +304,22 @@ async def spend(emu: RunningEmulator, calls: int) -> None:
 
 
 async def test_a_429_without_retry_after_waits_until_reset(tmp_path: Path):
-    limits = RateLimits(spike_limit=3, spike_window=2.0, retry_after=False)
+    """The client waits on the emulator's clock (EmulatorClock): its sleeps move Procore's
+    time, so a 60 s window passes without a real second."""
+    limits = RateLimits(spike_limit=3, spike_window=60.0, retry_after=False)
     async with serve(EmulatorConfig(rate_limits=limits)) as emu:
         settings = make_settings(emu, tmp_path)
         async with aiohttp.ClientSession() as session:
-            client = ProcoreClient(settings.procore, CREDENTIALS, session)
+            clock = EmulatorClock(emu)
+            client = ProcoreClient(settings.procore, CREDENTIALS, session, None, clock)
             await spend(emu, 3)
-            started = time.time()
             areas = await client.drawing_areas()
         assert [a.name for a in areas] == ["Building A", "Building B"]
         assert client.budget.rate_limited == 1  # one 429, then it waited for the window
         assert emu.world.ledger.rate_limited == 1
-        assert time.time() - started >= 1.0  # the window's Reset, not a quick retry
+        # The window's Reset, not a quick retry: it slept the rest of the 60 s window (all but
+        # the moment the calls before the 429 took).
+        assert sum(clock.slept) >= 59.0
 
 
 async def test_a_503_with_retry_after_holds_every_worker(tmp_path: Path):

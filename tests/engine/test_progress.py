@@ -20,9 +20,14 @@ from bulkimport.models import Plan
 from bulkimport.procore.pacing import RateBudget
 from bulkimport.progress import Budget, Figures, RunStats, figures, show_progress
 
+from .fake_clock import FakeClock
 
-def busy_stats() -> RunStats:
-    stats = RunStats(started=time.monotonic() - 10)
+
+def busy_stats(clock: FakeClock | None = None) -> RunStats:
+    """Ten seconds into a run, on a clock that stands still: `elapsed` is 10 however long the
+    test takes."""
+    clock = clock or FakeClock()
+    stats = RunStats(started=clock.now() - 10, clock=clock)
     stats.files = 10
     stats.planned[Plan.NEW] = 10
     stats.to_upload, stats.bytes_to_upload = 10, 10_000_000
@@ -35,13 +40,17 @@ def spent_budget() -> RateBudget:
     return RateBudget()
 
 
-async def answer(budget: RateBudget, remaining: int, reset_in: float, limit: int = 600) -> None:
+async def answer(
+    budget: RateBudget, remaining: int, reset_in: float, limit: int = 600, now: float | None = None
+) -> None:
+    """An answer whose window resets `reset_in` seconds after `now` (unix seconds; the system
+    clock's unless given)."""
     await budget.acquire()
     budget.release(
         {
             "X-Rate-Limit-Limit": str(limit),
             "X-Rate-Limit-Remaining": str(remaining),
-            "X-Rate-Limit-Reset": str(time.time() + reset_in),
+            "X-Rate-Limit-Reset": str((time.time() if now is None else now) + reset_in),
         }
     )
 
@@ -53,7 +62,8 @@ def test_eta_is_a_number_once_the_first_file_is_uploaded():
     stats = busy_stats()
     eta = stats.eta()
     assert eta is not None
-    assert eta == pytest.approx(1.5 * stats.elapsed, rel=0.01)  # 6 MB left at 4 MB per elapsed
+    assert stats.elapsed == 10
+    assert eta == pytest.approx(15.0)  # 6 MB left at 4 MB per 10 s
 
 
 def test_eta_counts_the_files_the_planner_has_not_reached():
@@ -61,15 +71,17 @@ def test_eta_counts_the_files_the_planner_has_not_reached():
     stats.files = 20  # the pass over the names saw 20; 10 are decided, all to upload
     eta = stats.eta()
     assert eta is not None
-    assert eta == pytest.approx(4 * stats.elapsed, rel=0.01)  # 16 files' worth left, not 6
+    assert eta == pytest.approx(40.0)  # 16 files' worth left at 4 MB per 10 s, not 6
 
 
 @pytest.mark.anyio
 async def test_eta_waits_for_the_budget_when_requests_are_the_bottleneck():
-    stats = busy_stats()
+    clock = FakeClock()
+    stats = busy_stats(clock)
     stats.requests = {"POST uploads": 8}  # 2 requests per file uploaded so far
-    stats.budget = RateBudget()
-    await answer(stats.budget, remaining=0, reset_in=1800)  # the hourly window is spent
+    stats.budget = RateBudget(clock=clock)
+    # The hourly window is spent.
+    await answer(stats.budget, remaining=0, reset_in=1800, now=clock.time())
     eta = stats.eta()
     assert eta is not None
     assert eta > 1700  # 12 more requests must wait for the window to reset
@@ -77,9 +89,10 @@ async def test_eta_waits_for_the_budget_when_requests_are_the_bottleneck():
 
 @pytest.mark.anyio
 async def test_figures_take_files_in_flight_from_the_journal_and_outcomes_from_the_run():
-    stats = busy_stats()
-    stats.budget = RateBudget()
-    await answer(stats.budget, remaining=412, reset_in=21 * 60, limit=3600)
+    clock = FakeClock()
+    stats = busy_stats(clock)
+    stats.budget = RateBudget(clock=clock)
+    await answer(stats.budget, remaining=412, reset_in=21 * 60, limit=3600, now=clock.time())
     now = figures(stats, {"planned": 3, "uploading": 2, "verified": 5000, "batched": 1})
     assert now.files == 10
     assert now.states["planned"] == 3
@@ -88,6 +101,8 @@ async def test_figures_take_files_in_flight_from_the_journal_and_outcomes_from_t
     assert now.done == 2
     assert now.budget.limit == 3600
     assert now.budget.remaining == 412
+    assert now.budget.resets_in == 21 * 60
+    assert now.elapsed == 10
     assert Figures.from_dict(now.as_dict()) == now  # what `status` reads back is the same
 
 
@@ -124,7 +139,8 @@ def test_the_display_shows_every_figure():
     assert "4 files sent · 4.00 MB" in text
     assert "8 requests · 2 tickets re-requested · 0 rate-limited (429)" in text
     assert "Procore has reported no rate limit" in text
-    assert "ETA 15 s" in text or "ETA 16 s" in text
+    assert "elapsed 0:00:10" in text
+    assert "ETA 15 s" in text
 
 
 @pytest.mark.anyio
@@ -166,7 +182,7 @@ def test_records_go_to_whatever_stderr_is_now(monkeypatch: pytest.MonkeyPatch):
 def test_the_summary_tables_list_the_first_20_files_that_did_not_arrive(tmp_path):
     from bulkimport.cli.display import summary
     from bulkimport.journal.store import FileRow
-    from bulkimport.models import FileState
+    from bulkimport.models import FileState, Plans
     from bulkimport.outcome import RunResult
 
     def row(n: int) -> FileRow:
@@ -176,7 +192,8 @@ def test_the_summary_tables_list_the_first_20_files_that_did_not_arrive(tmp_path
         return FileRow(**values)  # type: ignore[arg-type]
 
     stats = busy_stats()
-    result = RunResult(stats, {f"A-{n:03d}.pdf": Plan.NEW for n in range(25)}, tmp_path / "j")
+    plans = Plans.of({f"A-{n:03d}.pdf": Plan.NEW for n in range(25)})
+    result = RunResult(stats, plans, tmp_path / "j")
     result.states[FileState.FAILED] = 25
     result.missing = [row(n) for n in range(25)]
     result.requests = {"POST /rest/v1.1/projects/{project_id}/uploads": 25}

@@ -6,16 +6,22 @@ from __future__ import annotations
 import json
 import re
 import signal
+from functools import partial
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
 import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
 
-from bulkimport.emulator import EmulatorConfig, RateLimits, Wan, serve
+from bulkimport.emulator import EmulatorConfig, RateLimits, RunningEmulator, Wan, serve, server
+from bulkimport.emulator.traffic import drop_connection, endpoint_name
+from bulkimport.emulator.world import World
 from bulkimport.journal.store import Journal
-from bulkimport.models import FileState
+from bulkimport.models import FileState, Ticket
 from bulkimport.pipeline import run_import
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.storage import post_file
@@ -24,6 +30,7 @@ from bulkimport.samples import write_archive
 from bulkimport.source.scan import describe, walk
 from bulkimport.stages.target import Targets
 
+from .clocks import EmulatorClock
 from .conftest import (
     CREDENTIALS,
     config_dict,
@@ -33,7 +40,7 @@ from .conftest import (
     wait_for,
     write_config,
 )
-from .test_run import assert_exactly_once
+from .test_run import assert_exactly_once, client_on
 
 pytestmark = pytest.mark.anyio
 
@@ -69,16 +76,26 @@ def seed_with_drawings(paths: list[Path]) -> dict[str, Any]:
     }
 
 
-async def test_rate_limited_run_spends_the_budget_on_work_not_429s(tmp_path: Path):
+async def test_rate_limited_run_spends_the_budget_on_work_not_429s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """Both windows on: a 10 s spike window of 80 and an 'hourly' window compressed to 20 s
-    of 140 (the tighter on average). 200 revisions need about 1.1 requests each."""
-    paths = write_archive(tmp_path / "src", 200, min_size=1_000, max_size=3_000)
+    of 140 (the tighter on average). 300 revisions need about 1.05 requests each, so the run
+    spans three hourly windows: an engine that ignored the windows would meet a 429 at each
+    one it spent, more than three in all.
+
+    The client waits on the emulator's clock, so a wait for a window's Reset moves Procore's
+    time instead of taking real time, and the timeline (on that clock) measures the use of
+    the budget in Procore's seconds."""
+    paths = write_archive(tmp_path / "src", 300, min_size=1_000, max_size=3_000)
     (tmp_path / "seed.json").write_text(json.dumps(seed_with_drawings(paths)))
     limits = RateLimits(hourly_limit=140, hourly_window=20, spike_limit=80, spike_window=10)
     config = EmulatorConfig(
         processing_delay=0.5, seed_file=tmp_path / "seed.json", rate_limits=limits
     )
     async with serve(config) as emu:
+        clock = EmulatorClock(emu)
+        client_on(monkeypatch, clock)
         settings = make_settings(emu, tmp_path / "src", verify_interval=1.0)
         result = await run_import(settings, CREDENTIALS, progress=False)
         assert exit_code(result) == 0
@@ -97,6 +114,9 @@ async def test_rate_limited_run_spends_the_budget_on_work_not_429s(tmp_path: Pat
         assert use >= 0.9
         assert refused <= 3
         assert result.stats.rate_limited == refused
+        # It waited for two windows' Reset (less what its requests took) on Procore's clock,
+        # not in real time.
+        assert sum(clock.slept) >= 20
 
 
 async def test_max_requests_per_hour_leaves_budget_to_others(tmp_path: Path):
@@ -114,16 +134,40 @@ async def test_max_requests_per_hour_leaves_budget_to_others(tmp_path: Path):
         assert times[-1] - times[0] >= 0.1 * (len(times) - 1) - 0.05
 
 
-async def test_short_lived_tokens_are_renewed_and_no_call_fails(tmp_path: Path):
-    config = EmulatorConfig(processing_delay=0, token_ttl=2, wan=Wan(s3_latency=0.15))
-    async with serve(config) as emu:
+async def test_short_lived_tokens_are_renewed_and_no_call_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Tokens live 300 s and the client reads Procore's clock, which moves on 15 s after every
+    ticket: 40 tickets age the run 600 s, through more than two tokens. The client renews a
+    short token at 3/4 of its life, 75 s early: a call would have to be in flight across five
+    of those steps to arrive with an expired token."""
+    async with serve(EmulatorConfig(processing_delay=0, token_ttl=300)) as emu:
+        client_on(monkeypatch, EmulatorClock(emu), partial(TickingClient, emu=emu, step=15))
         paths = write_archive(tmp_path / "src", 40, min_size=1_000, max_size=2_000)
         settings = make_settings(emu, tmp_path / "src", upload_workers=2)
         result = await run_import(settings, CREDENTIALS, progress=False)
         assert exit_code(result) == 0
         await assert_exactly_once(emu, paths)
+        assert emu.world.clock.offset >= 40 * 15
         assert emu.world.ledger.tokens_issued >= 3
         assert emu.world.ledger.rejections.get("invalid_token", 0) == 0
+        tokens = sorted(emu.world.tokens.values(), key=lambda t: t.created_at)
+        assert len(tokens) == emu.world.ledger.tokens_issued
+        # Each renewed before the one it replaced expired, not after a call was refused.
+        assert all(new.created_at < old.expires_at for old, new in pairwise(tokens))
+
+
+class TickingClient(ProcoreClient):
+    """A client after each of whose tickets Procore's clock moves on `step` seconds."""
+
+    def __init__(self, *args: Any, emu: RunningEmulator, step: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._emu, self._step = emu, step
+
+    async def create_upload(self, filename: str) -> Ticket:
+        ticket = await super().create_upload(filename)
+        self._emu.world.clock.advance(self._step)
+        return ticket
 
 
 async def upload_without_batching(emu, root: Path, paths: list[Path]) -> set[str]:
@@ -223,14 +267,42 @@ async def test_ctrl_c_drains_exits_3_and_the_next_run_completes(tmp_path: Path):
         await assert_exactly_once(emu, paths)
 
 
+def lose_calls(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> anyio.Event:
+    """Emulators served from here on hold each call to `endpoint` that arrives before the
+    returned event is set (counted and through the gate, not acted on), and drop it when the
+    event is set: Procore never acts on it and it is never answered. Later calls go through."""
+    release = anyio.Event()
+    build = server.api_app
+
+    def api_app(world: World) -> web.Application:
+        app = build(world)
+
+        @web.middleware
+        async def hold(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if endpoint_name(request) == endpoint and not release.is_set():
+                await release.wait()
+                raise drop_connection(request)
+            return await handler(request)
+
+        app.middlewares.append(hold)  # innermost: just before the route
+        return app
+
+    monkeypatch.setattr(server, "api_app", api_app)
+    return release
+
+
 @pytest.mark.parametrize("moment", ["batch_in_flight", "verifying"])
-async def test_sigkill_at_a_batch_or_while_verifying_then_resume(tmp_path: Path, moment: str):
+async def test_sigkill_at_a_batch_or_while_verifying_then_resume(
+    tmp_path: Path, moment: str, monkeypatch: pytest.MonkeyPatch
+):
     """Killed while a Create Drawing Upload is on the wire (journalled, answer not yet in), or
     while Procore processes the uploads: the rerun resends with the same token or just
-    verifies, and nothing is imported twice."""
-    latency = 0.3 if moment == "batch_in_flight" else 0.0
-    config = EmulatorConfig(processing_delay=2.0, wan=Wan(api_latency=latency))
-    async with serve(config) as emu:
+    verifies, and nothing is imported twice. The emulator holds the Create Drawing Uploads
+    until the kill and then loses them, so no answer can come first."""
+    release = lose_calls(monkeypatch, DRAWING_UPLOADS)
+    if moment == "verifying":
+        release.set()  # nothing held
+    async with serve(EmulatorConfig(processing_delay=2.0)) as emu:
         paths = write_archive(tmp_path / "src", 20, min_size=1_000, max_size=2_000)
         raw = config_dict(
             emu, tmp_path / "src", batch_size=10, batch_max_wait=60, verify_interval=0.2
@@ -240,15 +312,16 @@ async def test_sigkill_at_a_batch_or_while_verifying_then_resume(tmp_path: Path,
             run_command(tmp_path / "bulkimport.toml"), env=run_env()
         ) as process:
             if moment == "batch_in_flight":
-                await wait_for(emu, DRAWING_UPLOADS, 1)  # arrived; its answer is 0.3 s away
+                await wait_for(emu, DRAWING_UPLOADS, 1)  # arrived; held, so not answered
             else:
                 await wait_for(emu, "GET /rest/v1.1/projects/{project_id}/drawing_uploads", 1)
             process.send_signal(signal.SIGKILL)
+        release.set()  # what was held is lost
         sent_before = emu.world.ledger.requests[DRAWING_UPLOADS]
         result = await run_import(make_settings(emu, tmp_path / "src"), CREDENTIALS, progress=False)
         assert exit_code(result) == 0
         await assert_exactly_once(emu, paths)
-        if moment == "batch_in_flight":  # the journalled token was sent again, and Procore
-            resent = emu.world.ledger.requests[DRAWING_UPLOADS] - sent_before  # answered
-            assert resent >= 1  # with the original drawing upload
+        if moment == "batch_in_flight":  # the journalled batch, which Procore never acted on,
+            resent = emu.world.ledger.requests[DRAWING_UPLOADS] - sent_before  # was sent again
+            assert resent >= 1
         assert set(result.states) == {FileState.VERIFIED}

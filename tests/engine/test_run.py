@@ -6,17 +6,24 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bulkimport.emulator import EmulatorConfig, RunningEmulator, Wan, serve
-from bulkimport.models import FileState, Plan
+from bulkimport import pipeline
+from bulkimport.clock import SYSTEM, Clock
+from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
+from bulkimport.models import FileState, Plan, Ticket
 from bulkimport.pipeline import plan_only, run_import
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.procore.pacing import RateBudget
 from bulkimport.report import exit_code, report_entries
 from bulkimport.samples import write_archive
 
+from .clocks import EmulatorClock
 from .conftest import CREDENTIALS, advance_clock, emulator_state, make_settings, write_pdf
 from .conftest import import_archive as run
 
@@ -93,29 +100,67 @@ async def test_existing_numbers_are_reused_and_new_ones_created_once(tmp_path: P
         assert revisions == {**{f"A-10{n}": 2 for n in range(5)}, "A-200": 2}
 
 
-async def test_expiring_tickets_are_requested_again_and_files_still_import(tmp_path: Path):
-    config = EmulatorConfig(processing_delay=0, upload_ttl=1.0, wan=Wan(s3_latency=0.3))
-    async with serve(config) as emu:
+def client_on(
+    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock = SYSTEM,
+    client: Callable[..., ProcoreClient] = ProcoreClient,
+) -> None:
+    """Runs started from here on make their Procore client with `client` and give it `clock`
+    (its request budget, retries, token and tickets read it). `run_import` takes no clock, so
+    the pipeline's names are replaced for the test."""
+    monkeypatch.setattr(pipeline, "ProcoreClient", partial(client, clock=clock))
+    monkeypatch.setattr(pipeline, "RateBudget", partial(RateBudget, clock=clock))
+
+
+class AgingClient(ProcoreClient):
+    """A client after whose `nth` ticket Procore's clock jumps `age` seconds: that ticket, and
+    any other not yet POSTed, is that much older before a POST worker looks at it."""
+
+    def __init__(
+        self, *args: Any, emu: RunningEmulator, age: float, nth: int = 1, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._emu, self._age, self._nth = emu, age, nth
+        self.issued = 0
+
+    async def create_upload(self, filename: str) -> Ticket:
+        ticket = await super().create_upload(filename)
+        self.issued += 1
+        if self.issued == self._nth:
+            self._emu.world.clock.advance(self._age)
+        return ticket
+
+
+async def test_expiring_tickets_are_requested_again_and_files_still_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Tickets live an hour; the engine renews one with less than its 600 s margin left. The
+    client reads Procore's clock, which jumps 3,300 s after the second ticket: that one (and
+    any other still waiting for its POST) is within the margin, not yet expired."""
+    async with serve(EmulatorConfig(processing_delay=0)) as emu:
+        client_on(monkeypatch, EmulatorClock(emu), partial(AgingClient, emu=emu, age=3300, nth=2))
         paths = write_archive(tmp_path / "src", 12, min_size=1_000, max_size=5_000)
-        # Two POST workers behind four ticket makers: tickets queue up and age past 1 s.
-        result = await run(
-            emu, tmp_path / "src", upload_workers=2, create_upload_workers=4, expiry_margin=0.2
-        )
+        result = await run(emu, tmp_path / "src", upload_workers=2, expiry_margin=600)
         assert exit_code(result) == 0
-        assert sum(result.stats.rerequested.values()) > 0
+        renewed = result.stats.rerequested
+        assert set(renewed) == {"near_expiry"}  # before storage could refuse any
+        assert renewed["near_expiry"] > 0
         state = await assert_exactly_once(emu, paths)
         unattached = [u for u in state["uploads"] if u["attached_to"] is None]
-        assert len(unattached) == sum(result.stats.rerequested.values())
+        assert len(unattached) == renewed["near_expiry"]
 
 
-async def test_policy_expired_from_storage_is_retried_with_a_new_ticket(tmp_path: Path):
-    # No margin: the engine only learns of the expiry from storage's 403. One POST worker
-    # behind three ticket makers: the third ticket waits 0.8 s of its 1 s life for its turn.
-    config = EmulatorConfig(processing_delay=0, upload_ttl=1.0, wan=Wan(s3_latency=0.4))
-    async with serve(config) as emu:
+async def test_policy_expired_from_storage_is_retried_with_a_new_ticket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """No margin, and the client keeps the system's time while Procore's jumps past the first
+    ticket's life before its POST: the engine only learns of the expiry from storage's 403."""
+    async with serve(EmulatorConfig(processing_delay=0, upload_ttl=60)) as emu:
+        client_on(monkeypatch, SYSTEM, partial(AgingClient, emu=emu, age=61))
         paths = write_archive(tmp_path / "src", 3, min_size=1_000, max_size=2_000)
-        result = await run(emu, tmp_path / "src", upload_workers=1, create_upload_workers=3)
+        result = await run(emu, tmp_path / "src", upload_workers=1)
         assert exit_code(result) == 0
+        assert set(result.stats.rerequested) == {"expired"}  # it could not see it coming
         assert result.stats.rerequested["expired"] > 0
         await assert_exactly_once(emu, paths)
         rejections = (await emulator_state(emu, "rejections"))["rejections"]
