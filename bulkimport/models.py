@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from array import array
-from bisect import bisect_left
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+
+from bulkimport.compact import HashIndex
 
 
 class FileState(StrEnum):
@@ -46,18 +46,14 @@ class Plan(StrEnum):
 
 class Plans:
     """What a run decided for each file it saw, by the file's journal key, kept small: a run may
-    see 100,000 files, and a dict of their paths held some 11 MB to the run's end. Only a 64-bit
-    hash of each path is kept (two paths of one run would have to share a hash to be confused),
-    with one byte for its plan: decisions are gathered in a dict, and every FREEZE_AT of them
-    are frozen into a sorted pair of arrays. The newest word on a path wins."""
+    see 100,000 files, and a dict of their paths held some 11 MB to the end of the run. A
+    HashIndex keeps a hash of each path and its plan's number; the newest word on a path wins,
+    as when the checks turn a planned file invalid."""
 
-    FREEZE_AT = 16_384
     _CODES = tuple(Plan)
 
     def __init__(self) -> None:
-        self._recent: dict[int, int] = {}
-        self._frozen: list[tuple[array[int], bytes]] = []  # oldest first
-        self._count = 0
+        self._index = HashIndex()
 
     @classmethod
     def of(cls, decided: Mapping[str, Plan]) -> Plans:
@@ -67,36 +63,20 @@ class Plans:
         return plans
 
     def __setitem__(self, rel: str, plan: Plan) -> None:
-        if rel not in self:
-            self._count += 1
-        self._recent[hash(rel)] = self._CODES.index(plan)
-        if len(self._recent) >= self.FREEZE_AT:
-            pairs = sorted(self._recent.items())
-            self._frozen.append((array("q", (k for k, _ in pairs)), bytes(c for _, c in pairs)))
-            self._recent = {}
+        self._index[rel] = self._CODES.index(plan)
 
     def get(self, rel: str) -> Plan | None:
-        key = hash(rel)
-        code = self._recent.get(key)
-        if code is None:
-            for keys, codes in reversed(self._frozen):
-                at = bisect_left(keys, key)
-                if at < len(keys) and keys[at] == key:
-                    code = codes[at]
-                    break
+        code = self._index.get(rel)
         return None if code is None else self._CODES[code]
 
     def __getitem__(self, rel: str) -> Plan:
-        plan = self.get(rel)
-        if plan is None:
-            raise KeyError(rel)
-        return plan
+        return self._CODES[self._index[rel]]
 
     def __contains__(self, rel: object) -> bool:
-        return isinstance(rel, str) and self.get(rel) is not None
+        return rel in self._index
 
     def __len__(self) -> int:
-        return self._count
+        return len(self._index)
 
 
 @dataclass(frozen=True, slots=True)

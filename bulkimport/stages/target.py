@@ -18,6 +18,7 @@ from typing import TypeVar
 import anyio
 import structlog
 
+from bulkimport.compact import HashIndex
 from bulkimport.errors import ConfigError, DrawingNumberTaken, FileRejected, ProcoreError
 from bulkimport.models import DrawingFile, Target
 from bulkimport.procore.answers import Drawing, DrawingArea, DrawingSet
@@ -176,7 +177,8 @@ class DrawingIndex:
     def __init__(self, client: ProcoreClient, area_id: int, ids: dict[str, int]) -> None:
         self._client = client
         self._area_id = area_id
-        self._ids = ids
+        # Kept as hashes: an area may gather 100,000 drawings in one run.
+        self._ids = HashIndex(ids.items())
         self._existing = frozenset(ids.values())  # drawings that were there before this run
         self._locks: dict[str, anyio.Lock] = {}
         self._revisions: dict[int, set[RevisionKey]] | None = None
@@ -224,7 +226,8 @@ class DrawingIndex:
             log.debug("drawing.created", number=file.number, id=drawing_id)
         except DrawingNumberTaken:
             # A create whose answer was lost comes back as "already taken": look it up.
-            self._ids.update(await self._listed(self._client, self._area_id))
+            for number, listed_id in (await self._listed(self._client, self._area_id)).items():
+                self._ids[number] = listed_id
             if key not in self._ids:
                 raise
             return self._ids[key]

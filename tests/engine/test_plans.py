@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import pytest
 
+from bulkimport.compact import HashIndex
 from bulkimport.models import Plan, Plans
 
 
 def test_plans_answer_like_a_dict_across_frozen_runs():
     plans = Plans()
-    plans.FREEZE_AT = 4  # freeze often: every path of the code is used
+    plans._index.FREEZE_AT = 4  # freeze often: every path of the code is used
     decided = {f"A-{n}.pdf": list(Plan)[n % len(Plan)] for n in range(30)}
     for rel, plan in decided.items():
         plans[rel] = plan
-    assert len(plans._frozen) == 7  # 28 frozen, 2 still recent
+    assert len(plans._index._frozen) == 7  # 28 frozen, 2 still recent
     assert len(plans) == 30
     assert all(plans[rel] == plan for rel, plan in decided.items())
     assert "A-99.pdf" not in plans
@@ -26,7 +27,7 @@ def test_plans_answer_like_a_dict_across_frozen_runs():
 def test_the_newest_word_on_a_file_wins_and_is_not_counted_twice():
     """The checks turn a planned file invalid after its plan was frozen."""
     plans = Plans()
-    plans.FREEZE_AT = 2
+    plans._index.FREEZE_AT = 2
     plans["A-1.pdf"] = Plan.NEW
     plans["A-2.pdf"] = Plan.NEW  # both frozen now
     plans["A-1.pdf"] = Plan.INVALID
@@ -40,3 +41,16 @@ def test_the_newest_word_on_a_file_wins_and_is_not_counted_twice():
     ]
     assert len(plans) == 4
     assert Plans.of({"B.pdf": Plan.SKIPPED})["B.pdf"] == Plan.SKIPPED
+
+
+def test_a_hash_index_keeps_drawing_ids_as_a_dict_would():
+    """Procore's ids run past 2**32; they survive the frozen arrays whole."""
+    index = HashIndex()
+    index.FREEZE_AT = 3
+    ids = {f"a-{n}": 4_294_967_296 + n * 7 for n in range(10)}
+    for number, drawing_id in ids.items():
+        index[number] = drawing_id
+    assert {number: index[number] for number in ids} == ids
+    assert len(index) == 10
+    assert "a-10" not in index
+    assert HashIndex([("s-1", 5)]).get("s-1") == 5
