@@ -111,7 +111,9 @@ class SourceSettings:
     manifest_only: bool = False  # import only the files the manifest lists
     layout: str | None = None  # e.g. "{drawing_area}/{drawing_set}/*.pdf"
     multipage: Multipage = "error"
-    max_file_size: int = 1024**3  # bytes
+    # Bytes. S3 takes at most 5 GiB in one POST, and the direct-upload flow has no multipart
+    # upload: a larger file could never be sent, so it is reported before anything is asked.
+    max_file_size: int = 5 * 1024**3
     follow_links: bool = False  # symlinks that lead outside the root
 
 
