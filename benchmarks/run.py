@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from archive import make_archive, revise
 from baselines import limit, naive
 from processes import Emulator, EngineRun, emulator, run_engine
+from table import COLUMNS, results_table
 
 from bulkimport.source.planner import sha256_of
 
@@ -247,34 +248,13 @@ SCENARIOS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
 
 
 def markdown(results: dict[str, Any], quick: bool, total: float) -> str:
-    columns = [
-        ("files", "files"),
-        ("engine files/s", "engine_files_per_s"),
-        ("limit files/s", "limit_files_per_s"),
-        ("naive files/s", "naive_files_per_s"),
-        ("engine MB/s", "engine_mb_per_s"),
-        ("requests/drawing", "requests_per_drawing"),
-        ("budget use", "budget_use"),
-        ("re-requested", "rerequested_tickets"),
-        ("failed", "failed_files"),
-        ("peak RSS MB", "peak_rss_mb"),
-        ("wall s", "wall_s"),
-    ]
-    lines = [
-        (
-            f"Benchmarks ({'--quick' if quick else 'full'}, {total:.0f} s in all, "
-            f"{os.cpu_count()} cores)"
-        ),
-        "",
-        "| scenario | " + " | ".join(title for title, _ in columns) + " |",
-        "|---" * (len(columns) + 1) + "|",
-    ]
+    heading = (
+        f"Benchmarks ({'--quick' if quick else 'full'}, {total:.0f} s in all, "
+        f"{os.cpu_count()} cores)"
+    )
+    lines = [heading, "", results_table(results), ""]
     for name, values in results.items():
-        cells = ["-" if values.get(key) is None else str(values[key]) for _, key in columns]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("")
-    for name, values in results.items():
-        extra = {k: v for k, v in values.items() if k not in dict(columns).values()}
+        extra = {k: v for k, v in values.items() if k not in dict(COLUMNS).values()}
         lines.append(f"- **{name}**: " + "; ".join(f"{k} {v}" for k, v in extra.items()))
     return "\n".join(lines) + "\n"
 
