@@ -68,6 +68,8 @@ class Emulator:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=60)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 @contextmanager

@@ -1,6 +1,10 @@
 """bulkimport's benchmarks: throughput, request efficiency and memory, beside baselines.
 
-    python benchmarks/run.py [--scenario NAME ...] [--quick]
+    python benchmarks/run.py [--scenario NAME ...] [--quick | --smoke]
+
+Sizes: full (the targets' sizes), --quick (every scenario within a few minutes), --smoke (a few
+files each: tests/benchmarks/test_scenarios.py runs them in the test suite, to catch a scenario
+that fails a file or breaks exactly-once before a benchmark run does).
 
 Each scenario starts the emulator as its own process (with the network model it names), runs
 the engine as its own process (`bulkimport run`, peak RSS from the kernel), runs the baselines
@@ -27,7 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
@@ -107,9 +111,16 @@ def whole_run(run: EngineRun, paths: list[Path]) -> dict[str, Any]:
 
 # Scenarios ---------------------------------------------------------------------------------
 
+Size = Literal["smoke", "quick", "full"]
 
-def unthrottled(work: Path, quick: bool) -> dict[str, Any]:
-    paths = make_archive(work / "src", 60 if quick else 400, min_mb=0.5, max_mb=10)
+
+def sized(size: Size, *, smoke: int, quick: int, full: int) -> int:
+    return {"smoke": smoke, "quick": quick, "full": full}[size]
+
+
+def unthrottled(work: Path, size: Size) -> dict[str, Any]:
+    files = sized(size, smoke=4, quick=60, full=400)
+    paths = make_archive(work / "src", files, min_mb=0.5, max_mb=2 if size == "smoke" else 10)
     with emulator(*WAN, "--processing-delay", "1") as emu:
         run = run_engine(
             emu, work / "src", work, create_upload_workers=16, upload_workers=8, verify_interval=1
@@ -119,7 +130,13 @@ def unthrottled(work: Path, quick: bool) -> dict[str, Any]:
         areas = {a["name"]: a["id"] for a in emu.info["drawing_areas"]}
         set_id = emu.info["drawing_sets"][0]["id"]
         lim = anyio.run(limit, emu.info, paths, 8)
-        nai = anyio.run(naive, emu.info, paths[: 8 if quick else 30], areas["Building B"], set_id)
+        nai = anyio.run(
+            naive,
+            emu.info,
+            paths[: sized(size, smoke=2, quick=8, full=30)],
+            areas["Building B"],
+            set_id,
+        )
     engine_fps = len(paths) / seconds
     return result(
         files=len(paths),
@@ -140,9 +157,9 @@ def unthrottled(work: Path, quick: bool) -> dict[str, Any]:
     )
 
 
-def budget(work: Path, quick: bool) -> dict[str, Any]:
+def budget(work: Path, size: Size) -> dict[str, Any]:
     """New drawings, then the same files changed: revisions of drawings that exist."""
-    files = 300 if quick else 1500
+    files = sized(size, smoke=20, quick=300, full=1500)
     paths = make_archive(work / "src", files, min_mb=0.02, max_mb=0.2)
     # The "hour" shrunk to 15 s so a run spans several: 20/s on average, 24/s in a burst.
     hourly, window, spike = 300, 15, 240
@@ -176,8 +193,9 @@ def budget(work: Path, quick: bool) -> dict[str, Any]:
     )
 
 
-def expiry(work: Path, quick: bool) -> dict[str, Any]:
-    paths = make_archive(work / "src", 24 if quick else 100, min_mb=1.5, max_mb=3)
+def expiry(work: Path, size: Size) -> dict[str, Any]:
+    files = sized(size, smoke=4, quick=24, full=100)
+    paths = make_archive(work / "src", files, min_mb=1.5, max_mb=3)
     args = ["--upload-ttl", "3", "--s3-bandwidth", "1", "--s3-latency", "0.05", "--latency", "0.05"]
     with emulator(*args) as emu:
         # Two slow POST workers behind four ticket makers: tickets wait past half their life.
@@ -191,18 +209,20 @@ def expiry(work: Path, quick: bool) -> dict[str, Any]:
     )
 
 
-def large(work: Path, quick: bool) -> dict[str, Any]:
-    paths = make_archive(work / "src", 0, large=1 if quick else 3, large_gb=2.0)
+def large(work: Path, size: Size) -> dict[str, Any]:
+    gb = 0.05 if size == "smoke" else 2.0
+    count = sized(size, smoke=1, quick=1, full=3)
+    paths = make_archive(work / "src", 0, large=count, large_gb=gb)
     with emulator("--processing-delay", "1", "--storage-dir", str(work / "stored")) as emu:
         run = run_engine(emu, work / "src", work)  # the default max_file_size takes 2 GB
         once = exactly_once(emu, paths)
     return result(
-        **whole_run(run, paths), file_gb=2.0, exactly_once=once, network="loopback, no WAN model"
+        **whole_run(run, paths), file_gb=gb, exactly_once=once, network="loopback, no WAN model"
     )
 
 
-def scale(work: Path, quick: bool) -> dict[str, Any]:
-    files = 10_000 if quick else 100_000
+def scale(work: Path, size: Size) -> dict[str, Any]:
+    files = sized(size, smoke=200, quick=10_000, full=100_000)
     paths = make_archive(work / "src", files, min_mb=0.002, max_mb=0.005)
     with emulator("--processing-delay", "0.5") as emu:
         plan = run_engine(emu, work / "src", work, dry_run=True)
@@ -210,6 +230,7 @@ def scale(work: Path, quick: bool) -> dict[str, Any]:
         before = emu.state("requests")["requests"]
         again = run_engine(emu, work / "src", work)
         after = emu.state("requests")["requests"]
+        once = exactly_once(emu, paths)
     upload_calls = "POST /rest/v1.1/projects/{project_id}/uploads"
     return result(
         files=files,
@@ -234,11 +255,12 @@ def scale(work: Path, quick: bool) -> dict[str, Any]:
         readback_requests=run.totals["readback_requests"],
         readback_share=round(run.totals["readback_requests"] / run.rest_requests(), 5),
         journal_mb=round((work / "journal.sqlite3").stat().st_size / 1e6, 2),
+        exactly_once=once,
         network="loopback, no WAN model",
     )
 
 
-SCENARIOS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
+SCENARIOS: dict[str, Callable[[Path, Size], dict[str, Any]]] = {
     "unthrottled": unthrottled,
     "budget": budget,
     "expiry": expiry,
@@ -247,9 +269,9 @@ SCENARIOS: dict[str, Callable[[Path, bool], dict[str, Any]]] = {
 }
 
 
-def markdown(results: dict[str, Any], quick: bool, total: float) -> str:
+def markdown(results: dict[str, Any], size: Size, total: float) -> str:
     heading = (
-        f"Benchmarks ({'--quick' if quick else 'full'}, {total:.0f} s in all, "
+        f"Benchmarks ({size if size == 'full' else '--' + size}, {total:.0f} s in all, "
         f"{os.cpu_count()} cores)"
     )
     lines = [heading, "", results_table(results), ""]
@@ -262,20 +284,23 @@ def markdown(results: dict[str, Any], quick: bool, total: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description="bulkimport benchmarks")
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS))
-    parser.add_argument("--quick", action="store_true", help="every scenario within ~5 minutes")
+    sizes = parser.add_mutually_exclusive_group()
+    sizes.add_argument("--quick", action="store_true", help="every scenario within ~5 minutes")
+    sizes.add_argument("--smoke", action="store_true", help="a few files each, to check them")
     args = parser.parse_args()
     chosen = args.scenario or list(SCENARIOS)
+    size: Size = "quick" if args.quick else "smoke" if args.smoke else "full"
     results: dict[str, Any] = {}
     started = time.perf_counter()
     for name in chosen:
         with tempfile.TemporaryDirectory(prefix=f"bulkimport-bench-{name}-") as scratch:
             began = time.perf_counter()
-            results[name] = SCENARIOS[name](Path(scratch), args.quick)
+            results[name] = SCENARIOS[name](Path(scratch), size)
             print(f"{name}: {time.perf_counter() - began:.0f} s {json.dumps(results[name])}")  # noqa: T201
     total = time.perf_counter() - started
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
-    table = markdown(results, args.quick, total)
+    table = markdown(results, size, total)
     (RESULTS / "latest.md").write_text(table)
     print(table)  # noqa: T201 - the benchmark's result is its output
 
