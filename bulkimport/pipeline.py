@@ -102,7 +102,9 @@ async def run_import(
             stats.budget, stats.requests = budget, client.requests
             targets = Targets(client, settings.target)
             try:
-                await targets.check_defaults()
+                # The token only: refused credentials stop the run here. The targets are read
+                # when the first file needs one, so a run with nothing to send asks no more.
+                await client.authenticate()
                 log.info("run.started", root=str(settings.source.root), files=order.files)
                 # What earlier runs left part-way, read once; the first wave takes it up.
                 leftovers = await journal.leftovers(settings.source.root)
@@ -128,6 +130,23 @@ async def run_import(
             await journal.close()
     result.interrupted = stop.stopping
     return result
+
+
+def _config_error_alone(group: BaseExceptionGroup[BaseException]) -> ConfigError | None:
+    """The ConfigError a group holds when it holds nothing else (the other workers cancelled)."""
+    found: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            found.append(current)
+    if found and all(isinstance(e, ConfigError) for e in found):
+        first = found[0]
+        assert isinstance(first, ConfigError)
+        return first
+    return None
 
 
 def _tally(stats: RunStats, targets: Targets, budget: RateBudget) -> None:
@@ -184,7 +203,25 @@ async def _run_waves(
     handle_signals: bool,
 ) -> None:
     """The waves one after another, beside the progress events (or watcher) and, with
-    `handle_signals`, the watch that turns a signal into a drain."""
+    `handle_signals`, the watch that turns a signal into a drain. A configuration error met on
+    the way (the config's own area or set, checked when the first file needs a target) is
+    raised as it is, like one met before the stages start."""
+    try:
+        await _waves(settings, stages, order, progress, handle_signals)
+    except BaseExceptionGroup as group:
+        config = _config_error_alone(group)
+        if config is None:
+            raise
+        raise config from None
+
+
+async def _waves(
+    settings: Settings,
+    stages: Stages,
+    order: Order,
+    progress: bool | Watcher,
+    handle_signals: bool,
+) -> None:
     engine, stats, stop = settings.engine, stages.ledger.stats, stages.stop
     async with anyio.create_task_group() as outer:
         if progress is True:

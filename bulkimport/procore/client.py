@@ -91,6 +91,10 @@ class ProcoreClient:
 
     # Auth -------------------------------------------------------------------------------
 
+    async def authenticate(self) -> None:
+        """Get the access token now: refused credentials fail here, before anything else."""
+        await self._bearer()
+
     async def _bearer(self, stale: str | None = None) -> str:
         async with self._token_lock:
             # Another worker may have renewed while this one waited for the lock.

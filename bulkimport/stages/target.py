@@ -97,26 +97,43 @@ class Targets:
         return self._client.settings.project_id
 
     async def _lists(self) -> _Listed:
+        """The project's areas and sets, both listed at once, once; the first time, the config's
+        own area and set are checked against them (ConfigError: a typo stops the run)."""
         if self._listed is None:
-            self._listed = _Listed(
-                await self._client.drawing_areas(), await self._client.drawing_sets()
-            )
+            areas: list[DrawingArea] = []
+            sets: list[DrawingSet] = []
+
+            async def read_areas() -> None:
+                areas.extend(await self._client.drawing_areas())
+
+            async def read_sets() -> None:
+                sets.extend(await self._client.drawing_sets())
+
+            async with anyio.create_task_group() as both:
+                both.start_soon(read_areas)
+                both.start_soon(read_sets)
+            listed = _Listed(areas, sets)
+            self._check_defaults(listed)
+            self._listed = listed
         return self._listed
 
     async def check_defaults(self) -> None:
-        """The config's own area and set must exist (or the set be creatable): a typo there
-        is a configuration error, found before anything is sent."""
+        """The config's own area and set must exist (or the set be creatable). A run checks
+        when its first file needs a target, not before: a nightly run with nothing to send
+        asks Procore nothing."""
         async with self._lock:
-            listed = await self._lists()
-            if self._wanted.drawing_area is not None:
-                area_in(listed.areas, self._wanted.drawing_area, self.project_id)
-            if self._wanted.drawing_set is not None:
-                set_in(
-                    listed.sets,
-                    self._wanted.drawing_set,
-                    self._wanted.create_missing_set,
-                    self.project_id,
-                )
+            await self._lists()
+
+    def _check_defaults(self, listed: _Listed) -> None:
+        if self._wanted.drawing_area is not None:
+            area_in(listed.areas, self._wanted.drawing_area, self.project_id)
+        if self._wanted.drawing_set is not None:
+            set_in(
+                listed.sets,
+                self._wanted.drawing_set,
+                self._wanted.create_missing_set,
+                self.project_id,
+            )
 
     async def target_for(self, file: DrawingFile) -> Target:
         """The file's area and set as ids; FileRejected when the project lacks them."""
@@ -124,8 +141,11 @@ class Targets:
         if key not in self._targets:  # every file asks; only the first of a place waits
             async with self._lock:
                 if key not in self._targets:
+                    listed = await self._lists()  # the config's own typo stops the run here
                     try:
-                        self._targets[key] = await self._resolve(file.area, file.drawing_set)
+                        self._targets[key] = await self._resolve(
+                            listed, file.area, file.drawing_set
+                        )
                     except ConfigError as exc:
                         self._targets[key] = exc  # every file of this place: the same answer
         found = self._targets[key]
@@ -133,8 +153,7 @@ class Targets:
             raise FileRejected(file.rel, str(found))
         return Target(found.area_id, found.set_id, file.review)
 
-    async def _resolve(self, area_name: str, set_name: str) -> Target:
-        listed = await self._lists()
+    async def _resolve(self, listed: _Listed, area_name: str, set_name: str) -> Target:
         area = area_in(listed.areas, area_name, self.project_id)
         drawing_set = set_in(
             listed.sets, set_name, self._wanted.create_missing_set, self.project_id

@@ -3,6 +3,7 @@ re-runs, revisions and bad files."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections import Counter
@@ -16,12 +17,14 @@ import pytest
 from bulkimport import pipeline
 from bulkimport.clock import SYSTEM, Clock
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
+from bulkimport.errors import ConfigError
 from bulkimport.models import FileState, Plan, Ticket
 from bulkimport.pipeline import plan_only, run_import
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.pacing import RateBudget
 from bulkimport.report import exit_code, report_entries
 from bulkimport.samples import write_archive
+from bulkimport.settings import TargetSettings
 
 from .clocks import EmulatorClock
 from .conftest import CREDENTIALS, advance_clock, emulator_state, make_settings, write_pdf
@@ -177,9 +180,10 @@ async def test_second_run_on_an_unchanged_folder_uploads_nothing(
     after = (await emulator_state(emulator, "requests"))["requests"]
     assert exit_code(again) == 0
     assert again.stats.planned[Plan.UNCHANGED] == 20
-    upload_calls = "POST /rest/v1.1/projects/{project_id}/uploads"
-    assert after[upload_calls] == before[upload_calls]
-    assert after.get("POST /{bucket}") == before.get("POST /{bucket}")
+    # Nothing to send, so nothing to ask: the targets are resolved when a file needs them
+    # (a nightly run over an unchanged archive spends none of the budget; issue 14).
+    asked = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+    assert set(asked) <= {"POST /oauth/token"}
 
 
 async def test_a_touched_but_identical_file_is_not_imported_again(
@@ -345,3 +349,18 @@ async def test_under_faults_reruns_converge_to_exactly_once(tmp_path: Path, seed
         state = await emulator_state(emu, "faults", "drawings")
         assert state["faults"]["apply_then_drop"] > 0
         assert len(state["drawings"]) == len(paths)  # no drawing created twice
+
+
+async def test_a_config_area_the_project_lacks_stops_the_run_before_any_upload(
+    emulator: RunningEmulator, tmp_path: Path
+):
+    """The config's own area is checked when the first file needs a target (not before: an
+    idle run asks nothing); a typo there is a configuration error that stops the run, not a
+    refusal of each file."""
+    write_pdf(tmp_path / "src" / "A-1 Plan.pdf")
+    settings = make_settings(emulator, tmp_path / "src")
+    settings = dataclasses.replace(settings, target=TargetSettings("Tower C", "Bid Set"))
+    with pytest.raises(ConfigError, match="it has: 'Building A', 'Building B'"):
+        await run_import(settings, CREDENTIALS, progress=False)  # as it is, not in a group
+    requests = (await emulator_state(emulator, "requests"))["requests"]
+    assert "POST /rest/v1.1/projects/{project_id}/uploads" not in requests
