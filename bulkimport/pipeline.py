@@ -142,11 +142,8 @@ def _config_error_alone(group: BaseExceptionGroup[BaseException]) -> ConfigError
             pending.extend(current.exceptions)
         else:
             found.append(current)
-    if found and all(isinstance(e, ConfigError) for e in found):
-        first = found[0]
-        assert isinstance(first, ConfigError)
-        return first
-    return None
+    configs = [e for e in found if isinstance(e, ConfigError)]
+    return configs[0] if configs and len(configs) == len(found) else None
 
 
 def _tally(stats: RunStats, targets: Targets, budget: RateBudget) -> None:
@@ -206,40 +203,30 @@ async def _run_waves(
     `handle_signals`, the watch that turns a signal into a drain. A configuration error met on
     the way (the config's own area or set, checked when the first file needs a target) is
     raised as it is, like one met before the stages start."""
+    engine, stats, stop = settings.engine, stages.ledger.stats, stages.stop
     try:
-        await _waves(settings, stages, order, progress, handle_signals)
+        async with anyio.create_task_group() as outer:
+            if progress is True:
+                outer.start_soon(show_progress, stats, engine.progress_interval)
+            elif progress is not False:
+                outer.start_soon(progress, stats)
+            with anyio.CancelScope() as work:
+                if handle_signals:
+                    outer.start_soon(watch_signals, stop, work, engine.drain_timeout)
+                for wave in range(order.last_wave + 1):
+                    if stop.stopping:
+                        break
+                    if wave:
+                        log.info("run.wave", wave=wave, files=len(order.in_wave(wave)))
+                    async with anyio.create_task_group() as tg:
+                        _wire(tg, engine, stages, wave, last=wave == order.last_wave)
+            stats.scanning = False
+            outer.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         config = _config_error_alone(group)
         if config is None:
             raise
         raise config from None
-
-
-async def _waves(
-    settings: Settings,
-    stages: Stages,
-    order: Order,
-    progress: bool | Watcher,
-    handle_signals: bool,
-) -> None:
-    engine, stats, stop = settings.engine, stages.ledger.stats, stages.stop
-    async with anyio.create_task_group() as outer:
-        if progress is True:
-            outer.start_soon(show_progress, stats, engine.progress_interval)
-        elif progress is not False:
-            outer.start_soon(progress, stats)
-        with anyio.CancelScope() as work:
-            if handle_signals:
-                outer.start_soon(watch_signals, stop, work, engine.drain_timeout)
-            for wave in range(order.last_wave + 1):
-                if stop.stopping:
-                    break
-                if wave:
-                    log.info("run.wave", wave=wave, files=len(order.in_wave(wave)))
-                async with anyio.create_task_group() as tg:
-                    _wire(tg, engine, stages, wave, last=wave == order.last_wave)
-        stats.scanning = False
-        outer.cancel_scope.cancel()
 
 
 def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int, *, last: bool) -> None:
