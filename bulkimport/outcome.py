@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bulkimport.estimate import Cost
-from bulkimport.journal.store import FileRow
+from bulkimport.journal.rows import FileRow
 from bulkimport.models import FileState, Plan, Plans
 from bulkimport.progress import RunStats
 from bulkimport.source.manifest import ManifestProblem

@@ -23,7 +23,8 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from bulkimport.errors import ConfigError
 from bulkimport.estimate import plan_cost
-from bulkimport.journal.store import Journal, Leftovers
+from bulkimport.journal.rows import Leftovers
+from bulkimport.journal.store import Journal
 from bulkimport.ledger import Ledger
 from bulkimport.models import DrawingFile, Group, Plans, Sent, Uploaded
 from bulkimport.outcome import ARRIVED, PlanSummary, RunResult

@@ -24,7 +24,8 @@ from typing import Any
 import anyio
 
 from bulkimport.estimate import duration
-from bulkimport.journal.store import FileRow, Journal
+from bulkimport.journal.rows import FileRow
+from bulkimport.journal.store import Journal
 from bulkimport.models import FileState, Plan
 from bulkimport.outcome import PlanSummary, RunResult
 

@@ -17,118 +17,28 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import anyio
 
 from bulkimport.errors import JournalError
+from bulkimport.journal import reads
+from bulkimport.journal import statements as batch_sql
 from bulkimport.journal.lock import hold_run_lock
+from bulkimport.journal.rows import (
+    UNCONFIRMED,
+    WAITING,
+    FileRow,
+    Leftovers,
+    PendingBatch,
+    row_from,
+)
 from bulkimport.journal.schema import SCHEMA, SCHEMA_VERSION, migrate
-from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Target, Uploaded
+from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Target
 
 T = TypeVar("T")
-# Imported, and not yet seen in the drawing log: each run reads these back again (a sheet in
-# Items to Review reaches the log once a person has reviewed it).
-WAITING = (FileState.IMPORTED, FileState.NEEDS_REVIEW)
-UNCONFIRMED = "sent, but not confirmed"  # how a note on a file still waiting for the log begins
-
-
-@dataclass(frozen=True, slots=True)
-class FileRow:
-    rel: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    held_sha256: str | None
-    number: str | None
-    title: str | None
-    revision: str | None
-    discipline: str | None
-    drawing_date: str | None
-    received_date: str | None
-    area: str | None
-    drawing_set: str | None
-    review: bool
-    state: FileState
-    upload_uuid: str | None
-    uploaded_at: float | None
-    drawing_id: int | None
-    area_id: int | None
-    set_id: int | None
-    batch_id: str | None
-    drawing_upload_id: int | None
-    error: str | None
-
-    def drawing_file(self, root: Path) -> DrawingFile:
-        """The file as the row describes it (for uploads and batches taken up again)."""
-        return DrawingFile(
-            path=root / self.rel,
-            rel=self.rel,
-            size=self.size,
-            mtime_ns=self.mtime_ns,
-            number=str(self.number or ""),
-            title=self.title,
-            revision=str(self.revision),
-            discipline=self.discipline,
-            drawing_date=str(self.drawing_date),
-            area=str(self.area or ""),
-            drawing_set=str(self.drawing_set or ""),
-            received_date=self.received_date,
-            review=self.review,
-        )
-
-    def upload(self, root: Path, target: Target) -> Uploaded:
-        """The row's upload, to be attached at `target`."""
-        return Uploaded(self.drawing_file(root), str(self.upload_uuid), self.drawing_id, target)
-
-    def attachable(self, root: Path) -> Uploaded | None:
-        """The upload the row holds, where it was meant to go; None when it cannot be attached
-        (no uuid, no place, or a direct import with no drawing)."""
-        placed = self.area_id is not None and self.set_id is not None
-        if not (placed and self.upload_uuid and (self.drawing_id or self.review)):
-            return None
-        return self.upload(root, Target(int(self.area_id or 0), int(self.set_id or 0), self.review))
-
-
-@dataclass(frozen=True, slots=True)
-class PendingBatch:
-    token: str
-    area_id: int
-    set_id: int
-    review: bool
-    rows: tuple[FileRow, ...]
-    created_at: float  # unix seconds, when it was journalled (before its request)
-
-    def batch(self, root: Path) -> Batch:
-        """The batch to send again, under the same token."""
-        target = Target(self.area_id, self.set_id, self.review)
-        return Batch(self.token, target, tuple(r.upload(root, target) for r in self.rows))
-
-
-@dataclass(frozen=True, slots=True)
-class Leftovers:
-    """What earlier runs left part-way, read from the journal once, when a run starts; the
-    pipeline hands each stage its part in the first wave."""
-
-    # Uploaded and not batched, by rel: the planner sends each straight to the batcher when its
-    # file is unchanged and the upload is young enough to attach. Few: at most what the
-    # pipeline's buffers and open batches held when the earlier run stopped.
-    uploads: Mapping[str, Uploaded] = field(default_factory=dict)
-    # Journalled and never answered: looked up in Procore, then resent with the same token.
-    batches: tuple[PendingBatch, ...] = ()
-    # Drawing uploads whose files wait for Procore's processing: id -> how many files.
-    unverified: Mapping[int, int] = field(default_factory=dict)
-
-
-def _row(record: sqlite3.Row) -> FileRow:
-    values = dict(record)
-    values.pop("updated_at", None)
-    values["state"] = FileState(values["state"])
-    values["review"] = bool(values["review"])
-    return FileRow(**values)
 
 
 class Journal:
@@ -191,18 +101,7 @@ class Journal:
     # Planning ---------------------------------------------------------------------------
 
     async def lookup(self, rels: Sequence[str]) -> dict[str, FileRow]:
-        def query() -> dict[str, FileRow]:
-            found: dict[str, FileRow] = {}
-            for start in range(0, len(rels), 500):
-                chunk = rels[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                for record in self._db.execute(
-                    f"SELECT * FROM files WHERE rel IN ({marks})", chunk
-                ):
-                    found[record["rel"]] = _row(record)
-            return found
-
-        return await self._run(query)
+        return await self._run(reads.rows_by_rel, self._db, rels)
 
     async def plan(self, files: Sequence[DrawingFile]) -> None:
         """Record files about to be imported; earlier progress on them is forgotten."""
@@ -334,7 +233,7 @@ class Journal:
 
     async def batch_created(self, batch: Batch) -> None:
         """Written before the request: the token and its items, in one transaction."""
-        await self._run(self._write, _created(batch, time.time()))
+        await self._run(self._write, batch_sql.created(batch, time.time()))
 
     async def batch_split(
         self,
@@ -355,8 +254,8 @@ class Journal:
             for rel, reason in failed
         ]
         for part in parts:
-            statements += _created(part, now)
-        statements += _closed(token, why, now)
+            statements += batch_sql.created(part, now)
+        statements += batch_sql.closed(token, why, now)
         await self._run(self._write, statements)
 
     async def batch_sent(self, token: str, drawing_upload_id: int) -> None:
@@ -380,7 +279,7 @@ class Journal:
 
     async def batch_closed(self, token: str, reason: str) -> None:
         """A batch that will not be sent again; its files that are still in it failed."""
-        await self._run(self._write, _closed(token, reason, time.time()))
+        await self._run(self._write, batch_sql.closed(token, reason, time.time()))
 
     async def settled(self, outcomes: Sequence[tuple[str, FileState, str | None]]) -> None:
         """What the read-back found for each imported file: (rel, state, note)."""
@@ -428,33 +327,20 @@ class Journal:
 
     async def imported_in(self, drawing_upload_ids: Sequence[int]) -> list[FileRow]:
         """The files of these drawing uploads not yet seen in the drawing log."""
-        return await self._run(lambda: [_row(r) for r in self._waiting_in("*", drawing_upload_ids)])
+        return await self._run(
+            lambda: [row_from(r) for r in reads.waiting_in(self._db, "*", drawing_upload_ids)]
+        )
 
     async def places_of(self, drawing_upload_ids: Sequence[int]) -> set[tuple[int, int]]:
         """The (area, set) ids the direct imports of these drawing uploads still waiting for
         the drawing log went to."""
+        columns, also = "DISTINCT area_id, set_id", "AND review=0"
         return await self._run(
             lambda: {
                 (int(r[0] or 0), int(r[1] or 0))
-                for r in self._waiting_in(
-                    "DISTINCT area_id, set_id", drawing_upload_ids, "AND review=0"
-                )
+                for r in reads.waiting_in(self._db, columns, drawing_upload_ids, also)
             }
         )
-
-    def _waiting_in(
-        self, columns: str, drawing_upload_ids: Sequence[int], also: str = ""
-    ) -> Iterator[sqlite3.Row]:
-        """Rows of files still waiting for the drawing log in these drawing uploads, queried
-        500 ids at a time (SQLite caps the parameters of one statement)."""
-        for start in range(0, len(drawing_upload_ids), 500):
-            chunk = drawing_upload_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            yield from self._db.execute(
-                f"SELECT {columns} FROM files WHERE state IN (?, ?) {also}"
-                f" AND drawing_upload_id IN ({marks})",
-                (*WAITING, *chunk),
-            )
 
     async def outcome(self, drawing_upload_id: int, error: str) -> None:
         """Procore could not process a drawing upload: its files failed with `error`."""
@@ -477,66 +363,26 @@ class Journal:
     async def leftovers(self, root: Path) -> Leftovers:
         """What earlier runs left part-way (see `Leftovers`); files are rebuilt under `root`."""
         uploads = {}
-        for row in await self._run(self._in_state, FileState.UPLOADED):
+        for row in await self._run(reads.in_state, self._db, FileState.UPLOADED):
             item = row.attachable(root)
             if item is not None:
                 uploads[row.rel] = item
         return Leftovers(uploads, tuple(await self.pending_batches()), await self.unverified())
 
-    def _in_state(self, state: FileState) -> list[FileRow]:
-        return [_row(r) for r in self._db.execute("SELECT * FROM files WHERE state=?", (state,))]
-
     async def pending_batches(self) -> list[PendingBatch]:
-        def query() -> list[PendingBatch]:
-            batches = self._db.execute(
-                "SELECT token, area_id, set_id, review, created_at FROM batches"
-                " WHERE status=? ORDER BY created_at",
-                (BatchState.PENDING,),
-            ).fetchall()
-            return [
-                PendingBatch(
-                    b["token"],
-                    b["area_id"],
-                    b["set_id"],
-                    bool(b["review"]),
-                    tuple(
-                        _row(r)
-                        for r in self._db.execute(
-                            "SELECT * FROM files WHERE batch_id=? AND state=? ORDER BY rel",
-                            (b["token"], FileState.BATCHED),
-                        )
-                    ),
-                    float(b["created_at"]),
-                )
-                for b in batches
-            ]
-
-        return await self._run(query)
+        return await self._run(reads.pending_batches, self._db)
 
     async def unverified(self) -> dict[int, int]:
         """Drawing uploads whose files still wait for Procore: id -> how many files."""
-
-        def query() -> dict[int, int]:
-            rows = self._db.execute(
-                "SELECT drawing_upload_id, COUNT(*) FROM files WHERE state IN (?, ?)"
-                " AND drawing_upload_id IS NOT NULL GROUP BY drawing_upload_id",
-                WAITING,
-            )
-            return {int(upload_id): int(files) for upload_id, files in rows}
-
-        return await self._run(query)
+        return await self._run(reads.unverified, self._db)
 
     async def counts(self) -> dict[str, int]:
-        def query() -> dict[str, int]:
-            rows = self._db.execute("SELECT state, COUNT(*) FROM files GROUP BY state")
-            return dict(rows)
-
-        return await self._run(query)
+        return await self._run(reads.counts, self._db)
 
     async def stream(self, chunk: int = 1000) -> AsyncIterator[list[FileRow]]:
         """Every file row in path order, `chunk` rows at a time: a journal may hold 100,000."""
         async for rows in self._pages("*", chunk):
-            yield [_row(r) for r in rows]
+            yield [row_from(r) for r in rows]
 
     async def states(self, chunk: int = 5000) -> AsyncIterator[list[tuple[str, FileState]]]:
         """Every file's path and state, in path order: what a run's outcome is counted from,
@@ -544,58 +390,8 @@ class Journal:
         async for rows in self._pages("rel, state", chunk):
             yield [(r["rel"], FileState(r["state"])) for r in rows]
 
-    async def _pages(self, columns: str, chunk: int) -> AsyncIterator[list[sqlite3.Row]]:
+    async def _pages(self, columns: str, size: int) -> AsyncIterator[list[sqlite3.Row]]:
         after = ""
-        while True:
-
-            def query(after: str = after) -> list[sqlite3.Row]:
-                return self._db.execute(
-                    f"SELECT {columns} FROM files WHERE rel > ? ORDER BY rel LIMIT ?",
-                    (after, chunk),
-                ).fetchall()
-
-            rows = await self._run(query)
-            if not rows:
-                return
+        while rows := await self._run(reads.page, self._db, columns, after, size):
             yield rows
             after = rows[-1]["rel"]
-
-
-def _created(batch: Batch, now: float) -> list[tuple[str, Sequence[Any]]]:
-    statements: list[tuple[str, Sequence[Any]]] = [
-        (
-            (
-                "INSERT INTO batches (token, area_id, set_id, review, status, created_at)"
-                " VALUES (?,?,?,?,?,?)"
-            ),
-            (
-                batch.token,
-                batch.target.area_id,
-                batch.target.set_id,
-                int(batch.target.review),
-                BatchState.PENDING,
-                now,
-            ),
-        )
-    ]
-    statements += [
-        (
-            "UPDATE files SET state=?, batch_id=?, updated_at=? WHERE rel=?",
-            (FileState.BATCHED, batch.token, now, item.file.rel),
-        )
-        for item in batch.items
-    ]
-    return statements
-
-
-def _closed(token: str, reason: str, now: float) -> list[tuple[str, Sequence[Any]]]:
-    return [
-        (
-            "UPDATE batches SET status=?, error=? WHERE token=?",
-            (BatchState.CLOSED, reason, token),
-        ),
-        (
-            "UPDATE files SET state=?, error=?, updated_at=? WHERE batch_id=? AND state=?",
-            (FileState.FAILED, reason, now, token, FileState.BATCHED),
-        ),
-    ]

@@ -20,7 +20,8 @@ import anyio
 import structlog
 
 from bulkimport.errors import ConfigError, FileRejected, ProcoreRejected
-from bulkimport.journal.store import FileRow, Journal
+from bulkimport.journal.rows import FileRow
+from bulkimport.journal.store import Journal
 from bulkimport.procore.answers import DrawingArea, DrawingSet
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.reconcile.compare import (

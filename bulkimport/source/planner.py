@@ -42,7 +42,8 @@ import anyio
 from anyio.abc import ObjectSendStream
 
 from bulkimport.errors import FileRejected
-from bulkimport.journal.store import FileRow, Journal
+from bulkimport.journal.rows import FileRow
+from bulkimport.journal.store import Journal
 from bulkimport.ledger import Ledger
 from bulkimport.models import DrawingFile, FileState, Plan, Plans, Uploaded
 from bulkimport.settings import Settings, SourceSettings

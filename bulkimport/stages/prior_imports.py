@@ -18,7 +18,7 @@ from pathlib import PurePosixPath
 
 import structlog
 
-from bulkimport.journal.store import FileRow, PendingBatch
+from bulkimport.journal.rows import FileRow, PendingBatch
 from bulkimport.procore.answers import ListedDrawingUpload, ListedImport, day
 from bulkimport.procore.client import ProcoreClient
 

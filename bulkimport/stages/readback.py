@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import structlog
 
 from bulkimport.errors import ProcoreError
-from bulkimport.journal.store import UNCONFIRMED, FileRow
+from bulkimport.journal.rows import UNCONFIRMED, FileRow
 from bulkimport.ledger import Ledger, Outcome
 from bulkimport.models import FileState
 from bulkimport.procore.answers import Revision, day

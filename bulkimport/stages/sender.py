@@ -30,7 +30,7 @@ from bulkimport.errors import (
     ProcoreUnavailable,
     UnexpectedAnswer,
 )
-from bulkimport.journal.store import PendingBatch
+from bulkimport.journal.rows import PendingBatch
 from bulkimport.ledger import Ledger
 from bulkimport.models import Batch, Group, Sent, Uploaded
 from bulkimport.procore.client import ProcoreClient

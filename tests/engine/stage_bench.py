@@ -13,7 +13,8 @@ import aiohttp
 import anyio
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
-from bulkimport.journal.store import FileRow, Journal, PendingBatch
+from bulkimport.journal.rows import FileRow, PendingBatch
+from bulkimport.journal.store import Journal
 from bulkimport.ledger import Ledger
 from bulkimport.models import Group, Sent, Uploaded
 from bulkimport.procore.client import ProcoreClient

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from bulkimport.emulator import EmulatorConfig, Faults, serve
-from bulkimport.journal.store import FileRow
+from bulkimport.journal.rows import FileRow
 from bulkimport.models import FileState, Plan
 from bulkimport.pipeline import run_import
 from bulkimport.procore.answers import Revision
@@ -302,7 +302,7 @@ async def test_an_upload_deleted_from_items_to_review_is_sent_again(tmp_path: Pa
 
 
 def test_an_older_drawing_upload_is_never_taken_for_a_pending_batch():
-    from bulkimport.journal.store import PendingBatch
+    from bulkimport.journal.rows import PendingBatch
     from bulkimport.procore.answers import ListedDrawingUpload
     from bulkimport.stages.prior_imports import same_batch
 

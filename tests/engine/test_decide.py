@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bulkimport.journal.store import FileRow
+from bulkimport.journal.rows import FileRow
 from bulkimport.models import FileState, Plan, Target, Uploaded
 from bulkimport.settings import Settings
 from bulkimport.source.manifest import read_manifest

@@ -181,7 +181,7 @@ def test_records_go_to_whatever_stderr_is_now(monkeypatch: pytest.MonkeyPatch):
 
 def test_the_summary_tables_list_the_first_20_files_that_did_not_arrive(tmp_path):
     from bulkimport.cli.display import summary
-    from bulkimport.journal.store import FileRow
+    from bulkimport.journal.rows import FileRow
     from bulkimport.models import FileState, Plans
     from bulkimport.outcome import RunResult
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bulkimport.journal.store import UNCONFIRMED, FileRow, Journal
+from bulkimport.journal.rows import UNCONFIRMED, FileRow
+from bulkimport.journal.store import Journal
 from bulkimport.ledger import Ledger
 from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Plan, Target, Uploaded
 from bulkimport.progress import RunStats
