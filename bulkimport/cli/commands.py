@@ -24,8 +24,9 @@ from bulkimport import __version__, logs, run_status
 from bulkimport.cli import display
 from bulkimport.cli import status_command as status_report
 from bulkimport.cli.emulator_command import emulator
+from bulkimport.cli.environment import credentials_if_set, fail, require_credentials, settings_for
 from bulkimport.cli.failures import RECONCILE_RULES, RUN_RULES, failure
-from bulkimport.cli.options import LOG_FORMAT, verbosity
+from bulkimport.cli.options import CONFIG, JOURNAL, LOG_FORMAT, SOURCE, verbosity
 from bulkimport.errors import (
     AuthenticationError,
     ConfigError,
@@ -45,82 +46,13 @@ from bulkimport.report import (
     summary_text,
     write_report,
 )
-from bulkimport.settings import Credentials, Settings, load_settings
-
-CONFIG = click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The TOML configuration file.",
-)
-SOURCE = click.option(
-    "--source",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder to import (overrides source.root).",
-)
-JOURNAL = click.option(
-    "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Journal file (overrides engine.journal).",
-)
+from bulkimport.settings import Settings
 
 
 @click.group()
 @click.version_option(__version__, prog_name="bulkimport")
 def main() -> None:
     """Import large archives of drawing PDFs into Procore's Drawings tool."""
-
-
-def _fail(code: int, message: str) -> NoReturn:
-    click.echo(f"bulkimport: {message}", err=True)
-    sys.exit(code)
-
-
-def _settings(config_path: Path, source: Path | None, journal: Path | None) -> Settings:
-    try:
-        settings = load_settings(config_path).with_overrides(source=source, journal=journal)
-    except ConfigError as exc:
-        _fail(EXIT_USAGE, str(exc))
-    if not settings.source.root.is_dir():
-        _fail(EXIT_USAGE, f"source root {settings.source.root} is not a folder")
-    return settings
-
-
-def _from_env(name: str) -> str:
-    """NAME from the environment, or the first line of the file NAME_FILE names (for
-    systemd credentials, Docker and Kubernetes secrets)."""
-    value = os.environ.get(name, "")
-    file_name = os.environ.get(f"{name}_FILE", "")
-    if value or not file_name:
-        return value
-    try:
-        lines = Path(file_name).read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        # The file's name may be shown; its content never is.
-        _fail(EXIT_USAGE, f"cannot read {name}_FILE ({file_name}): {exc.__class__.__name__}")
-    return lines[0].strip() if lines else ""
-
-
-def _credentials_if_set() -> Credentials | None:
-    client_id = _from_env("PROCORE_CLIENT_ID")
-    secret = _from_env("PROCORE_CLIENT_SECRET")
-    if secret:
-        logs.keep_secret(secret)
-    return Credentials(client_id, secret) if client_id and secret else None
-
-
-def _credentials() -> Credentials:
-    found = _credentials_if_set()
-    if found is None:
-        _fail(
-            EXIT_USAGE,
-            "set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET in the environment "
-            "(or PROCORE_CLIENT_ID_FILE and PROCORE_CLIENT_SECRET_FILE naming files)",
-        )
-    return found
 
 
 @main.command()
@@ -160,10 +92,10 @@ def run(
     keeps the state, so running the same command again resumes.
     """
     logs.configure(log_format, logs.level_for(verbose, quiet))
-    settings = _settings(config_path, source, journal)
+    settings = settings_for(config_path, source, journal)
     if dry_run:
         _dry_run(settings)
-    credentials = _credentials()
+    credentials = require_credentials()
     root = settings.source.root
     view = _live_view(progress, f"bulkimport run: {root}", f"reading the names under {root}")
     watcher = partial(
@@ -177,23 +109,23 @@ def run(
         with view or contextlib.nullcontext():
             result = anyio.run(run_import, settings, credentials, watcher, True)
     except KeyboardInterrupt:
-        _fail(EXIT_STOPPED, "interrupted; the journal keeps the state: run again to resume")
+        fail(EXIT_STOPPED, "interrupted; the journal keeps the state: run again to resume")
     except BaseException as exc:  # task groups wrap errors in groups: every one is reported
         stopped = failure(exc, RUN_RULES)
         if stopped is None:
             raise
-        _fail(*stopped)
+        fail(*stopped)
     _finish(settings, result, report_path)
 
 
 def _dry_run(settings: Settings) -> NoReturn:
     """`run --dry-run`: the plan on stdout; priced when credentials are set, never required."""
     try:
-        summary = anyio.run(plan_only, settings, _credentials_if_set())
+        summary = anyio.run(plan_only, settings, credentials_if_set())
     except ConfigError as exc:
-        _fail(EXIT_USAGE, str(exc))
+        fail(EXIT_USAGE, str(exc))
     except AuthenticationError as exc:
-        _fail(EXIT_STOPPED, f"stopped: {exc}")
+        fail(EXIT_STOPPED, f"stopped: {exc}")
     click.echo(plan_text(summary))
     sys.exit(EXIT_OK)
 
@@ -209,7 +141,7 @@ def _finish(settings: Settings, result: RunResult, report_path: Path | None) -> 
         )
     _print_summary(result, report_path)
     if result.interrupted:
-        _fail(EXIT_STOPPED, "stopped on request; the journal keeps the state: run again to resume")
+        fail(EXIT_STOPPED, "stopped on request; the journal keeps the state: run again to resume")
     sys.exit(code)
 
 
@@ -259,8 +191,8 @@ def check(
     """
     # Warnings only by default: the check lines tell the story.
     logs.configure(log_format, logs.level_for(verbose, quiet, default=logging.WARNING))
-    settings = _settings(config_path, source, None)
-    checks = anyio.run(preflight, settings, _credentials())
+    settings = settings_for(config_path, source, None)
+    checks = anyio.run(preflight, settings, require_credentials())
     for result in checks:
         click.echo(result.line)
     if any(c.refused for c in checks):
@@ -301,14 +233,14 @@ def reconcile_command(
     from bulkimport.reconcile.run import reconcile
 
     logs.configure(log_format, logs.level_for(verbose, quiet))
-    settings = _settings(config_path, source, journal)
+    settings = settings_for(config_path, source, journal)
     try:
-        result = anyio.run(reconcile, settings, _credentials())
+        result = anyio.run(reconcile, settings, require_credentials())
     except BaseException as exc:
         stopped = failure(exc, RECONCILE_RULES)
         if stopped is None:
             raise
-        _fail(*stopped)
+        fail(*stopped)
     if report_path is not None:
         table = anyio.run(reconcile_report.write_report, report_path, result)
         structlog.get_logger("bulkimport.report").info(
@@ -329,14 +261,14 @@ def status(config_path: Path, journal: Path | None, watch: bool, verbose: int, q
     """Counts per state from the journal, the files that failed, and the running run (pid,
     start, rate, ETA) or the last run's outcome. Reads only: never blocks a run."""
     logs.configure("auto", logs.level_for(verbose, quiet))
-    settings = _settings(config_path, None, journal)
+    settings = settings_for(config_path, None, journal)
     path = settings.engine.journal
     if not path.exists():
-        _fail(EXIT_USAGE, f"no journal at {path}: nothing has run yet")
+        fail(EXIT_USAGE, f"no journal at {path}: nothing has run yet")
     try:
         now, failed = anyio.run(status_report.read, path)
     except JournalError as exc:
-        _fail(EXIT_USAGE, str(exc))
+        fail(EXIT_USAGE, str(exc))
     if watch and now.running and now.record is not None:
         view = None
         show: Callable[[status_report.Snapshot], None]
@@ -391,7 +323,7 @@ def demo(
 
     logs.configure(log_format, logs.level_for(verbose, quiet))
     if files < 1:
-        _fail(EXIT_USAGE, "--files must be at least 1")
+        fail(EXIT_USAGE, "--files must be at least 1")
     view = _live_view(
         True, f"bulkimport demo: {files} sample drawings into the built-in emulator", "preparing"
     )

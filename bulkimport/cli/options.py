@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -24,3 +25,24 @@ QUIET = click.option(
 def verbosity(command: Any) -> Any:
     """`-v` and `-q`, on every command."""
     return VERBOSE(QUIET(command))
+
+
+CONFIG = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The TOML configuration file.",
+)
+SOURCE = click.option(
+    "--source",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to import (overrides source.root).",
+)
+JOURNAL = click.option(
+    "--journal",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Journal file (overrides engine.journal).",
+)

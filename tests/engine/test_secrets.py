@@ -15,7 +15,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from bulkimport import logs
-from bulkimport.cli import commands as cli
+from bulkimport.cli.environment import credentials_if_set
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.emulator.uploads import upload_json
 from bulkimport.pipeline import run_import
@@ -144,7 +144,7 @@ async def test_the_client_secret_stays_redacted_however_many_tokens_are_issued(
     and the client secret must never be what it evicts."""
     monkeypatch.setenv("PROCORE_CLIENT_ID", CREDENTIALS.client_id)
     monkeypatch.setenv("PROCORE_CLIENT_SECRET", CREDENTIALS.client_secret)
-    credentials = cli._credentials_if_set()  # loaded as a real run loads them
+    credentials = credentials_if_set()  # loaded as a real run loads them
     assert credentials is not None
     renewals = 45
     logs.configure("json")
