@@ -8,15 +8,13 @@ turns certificate checks off, and a plain-http URL cannot sneak past them.
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
-from urllib.parse import urlsplit
 
+from bulkimport import config_values as value
 from bulkimport.errors import ConfigError
 from bulkimport.logs import pin_secret
 
@@ -56,7 +54,6 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 _Section = TypeVar("_Section", bound="DataclassInstance")
-_Choice = TypeVar("_Choice", bound=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +211,7 @@ def _anchored(base: Path, path: Path, key: str) -> Path:
 
 
 def _check_source(source: SourceSettings) -> None:
-    _check_pattern(source.filename_pattern)
+    value.check_pattern(source.filename_pattern)
     if source.manifest_only and source.manifest is None:
         raise ConfigError("source.manifest_only needs source.manifest")
 
@@ -223,7 +220,7 @@ def _check_destinations(settings: Settings) -> None:
     """Every file needs an area and a set: from the target, the layout or the manifest."""
     if settings.source.manifest is not None:
         return
-    for key in LAYOUT_FIELDS:
+    for key in value.LAYOUT_FIELDS:
         in_layout = "{" + key + "}" in (settings.source.layout or "")
         if getattr(settings.target, key) is None and not in_layout:
             raise ConfigError(
@@ -248,177 +245,55 @@ def _section(raw: dict[str, Any], name: str, shape: type, required: bool) -> dic
     return value
 
 
-def is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+def _disciplines(key: str, given: Any) -> dict[str, str]:
+    """The config's designators over the defaults."""
+    return DEFAULT_DISCIPLINES | value.disciplines(key, given)
 
 
-def plain_http_allowed(url: str) -> bool:
-    """https everywhere; plain http only to this machine (the emulator, a local proxy)."""
-    parts = urlsplit(url)
-    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
-
-
-# The parsers: each takes a key and the value the config gives for it, and returns the value
-# the settings carry, or raises ConfigError naming the key. Defaults are not theirs to know.
-
-
-def _url(key: str, value: Any) -> str:
-    url = str(value).rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{key} must be an http(s) URL, got {url!r}")
-    if not plain_http_allowed(url):
-        raise ConfigError(
-            f"{key} must use https: plain http is allowed only to loopback addresses, got {url!r}"
-        )
-    return url
-
-
-def _flag(key: str, value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
-    return value
-
-
-LAYOUT_FIELDS = ("drawing_area", "drawing_set")
-
-
-def _layout(key: str, value: Any) -> str:
-    """A folder layout: path segments, some of them `{drawing_area}` or `{drawing_set}`."""
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{key} must be a path pattern, got {value!r}")
-    names = re.findall(r"{([^}]*)}", value)
-    unknown = [n for n in names if n not in LAYOUT_FIELDS]
-    if unknown or not names:
-        raise ConfigError(
-            f"{key} {value!r} must name {{drawing_area}} and/or {{drawing_set}} folders"
-            + (f", not {{{unknown[0]}}}" if unknown else "")
-        )
-    if any(not re.fullmatch(r"{[a-z_]+}|[^{}]*", part) for part in value.split("/")):
-        raise ConfigError(f"{key} {value!r}: a placeholder must be a whole folder name")
-    return value
-
-
-def _id(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdecimal():
-        raise ConfigError(f"{key} must be a whole number, got {value!r}")
-    return int(value)
-
-
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"{key} must be a number >= 0, got {value!r}")
-    return float(value)
-
-
-def _positive(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{key} must be a whole number >= 1, got {value!r}")
-    return value
-
-
-def _choice(options: tuple[_Choice, ...]) -> Callable[[str, Any], _Choice]:
-    def parse(key: str, value: Any) -> _Choice:
-        for option in options:
-            if value == option:
-                return option
-        raise ConfigError(f"{key} must be one of {', '.join(options)}, got {value!r}")
-
-    return parse
-
-
-def _text(key: str, value: Any) -> str:
-    return str(value)
-
-
-def _globs(key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{key} must be a list of glob patterns")
-    return tuple(value)
-
-
-def _path(key: str, value: Any) -> Path:
-    """A path as written; `_build` anchors a relative one at the config file's folder."""
-    return Path(str(value)).expanduser()
-
-
-def _name_or_id(key: str, value: Any) -> str | int:
-    if isinstance(value, bool) or not isinstance(value, str | int) or str(value).strip() == "":
-        raise ConfigError(f"{key} must be a name or a numeric id, got {value!r}")
-    return value
-
-
-def _disciplines(key: str, value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise ConfigError("[source.disciplines] maps designators to discipline names")
-    merged = dict(DEFAULT_DISCIPLINES)
-    merged.update({str(k).upper(): v for k, v in value.items()})
-    return merged
-
-
-def _check_pattern(pattern: str) -> None:
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise ConfigError(f"filename_pattern is not a valid regular expression: {exc}") from exc
-    if "number" not in compiled.groupindex:
-        raise ConfigError("filename_pattern needs a named group (?P<number>...)")
-
-
-# Each section's keys and how each is read. A key missing here but present on the dataclass is
-# caught by tests/engine/test_settings.py; a key missing from the config takes the field's default.
 SECTIONS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
     "procore": {
-        "api_base": _url,
-        "login_base": _url,
-        "company_id": _id,
-        "project_id": _id,
-        "upload_scope": _choice(get_args(UploadScope)),
-        "timeout": _number,
-        "max_attempts": _positive,  # 0 attempts would fail every call
-        "max_retry_seconds": _number,
+        "api_base": value.url,
+        "login_base": value.url,
+        "company_id": value.identifier,
+        "project_id": value.identifier,
+        "upload_scope": value.choice(get_args(UploadScope)),
+        "timeout": value.number,
+        "max_attempts": value.positive,  # 0 attempts would fail every call
+        "max_retry_seconds": value.number,
     },
     "source": {
-        "root": _path,
-        "include": _globs,
-        "exclude": _globs,
-        "filename_pattern": _text,
-        "default_revision": _text,
+        "root": value.path,
+        "include": value.globs,
+        "exclude": value.globs,
+        "filename_pattern": value.text,
+        "default_revision": value.text,
         "disciplines": _disciplines,
-        "manifest": _path,
-        "manifest_only": _flag,
-        "layout": _layout,
-        "multipage": _choice(get_args(Multipage)),
-        "max_file_size": _positive,
-        "follow_links": _flag,
+        "manifest": value.path,
+        "manifest_only": value.flag,
+        "layout": value.layout,
+        "multipage": value.choice(get_args(Multipage)),
+        "max_file_size": value.positive,
+        "follow_links": value.flag,
     },
     "target": {
-        "drawing_area": _name_or_id,
-        "drawing_set": _name_or_id,
-        "create_missing_set": _flag,
-        "mode": _choice(get_args(TargetMode)),
+        "drawing_area": value.name_or_id,
+        "drawing_set": value.name_or_id,
+        "create_missing_set": value.flag,
+        "mode": value.choice(get_args(TargetMode)),
     },
     "engine": {
-        "journal": _path,
-        "create_upload_workers": _positive,
-        "upload_workers": _positive,
-        "batch_size": _positive,
-        "batch_max_wait": _number,
-        "expiry_margin": _number,
-        "attach_deadline": _number,
-        "verify_interval": _number,
-        "verify_timeout": _number,
-        "progress_interval": _number,
-        "max_requests_per_hour": _positive,
-        "drain_timeout": _number,
-        "same_revision": _choice(SAME_REVISION_CHOICES),
+        "journal": value.path,
+        "create_upload_workers": value.positive,
+        "upload_workers": value.positive,
+        "batch_size": value.positive,
+        "batch_max_wait": value.number,
+        "expiry_margin": value.number,
+        "attach_deadline": value.number,
+        "verify_interval": value.number,
+        "verify_timeout": value.number,
+        "progress_interval": value.number,
+        "max_requests_per_hour": value.positive,
+        "drain_timeout": value.number,
+        "same_revision": value.choice(SAME_REVISION_CHOICES),
     },
 }

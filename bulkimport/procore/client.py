@@ -22,6 +22,7 @@ import anyio
 import structlog
 
 from bulkimport.clock import SYSTEM, Clock
+from bulkimport.config_values import plain_http_allowed
 from bulkimport.errors import DrawingNumberTaken, ProcoreRejected, TokenRefused
 from bulkimport.logs import keep_secret
 from bulkimport.models import Target, Ticket
@@ -41,7 +42,7 @@ from bulkimport.procore.answers import (
 from bulkimport.procore.boundary import Reply, procore_errors, procore_reply
 from bulkimport.procore.pacing import RateBudget
 from bulkimport.procore.retry import procore_retrier
-from bulkimport.settings import Credentials, ProcoreSettings, plain_http_allowed
+from bulkimport.settings import Credentials, ProcoreSettings
 
 log = structlog.get_logger("bulkimport.procore.client")
 

@@ -19,10 +19,10 @@ from aiofiles.threadpool.binary import AsyncBufferedReader
 from aiohttp.abc import AbstractStreamWriter
 from aiohttp.payload import Payload
 
+from bulkimport.config_values import plain_http_allowed
 from bulkimport.errors import FileChanged, StorageError
 from bulkimport.models import DrawingFile, Ticket
 from bulkimport.procore.boundary import storage_errors, storage_reply
-from bulkimport.settings import plain_http_allowed
 
 CHUNK = 1024 * 1024
 MIN_RATE = 256 * 1024  # bytes/s: the slowest link a POST's timeout allows for
