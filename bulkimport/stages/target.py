@@ -222,8 +222,9 @@ class DrawingIndex:
 
     async def id_for(self, file: DrawingFile) -> int:
         key = file.number.casefold()
-        if key in self._ids:
-            return self._ids[key]
+        known = self._ids.get(key)
+        if known is not None:
+            return known
         lock = self._locks.setdefault(key, anyio.Lock())
         try:
             async with lock:  # the first worker creates it; the others then find it
@@ -233,8 +234,9 @@ class DrawingIndex:
                 del self._locks[key]  # known now: later callers never need the lock
 
     async def _create(self, key: str, file: DrawingFile) -> int:
-        if key in self._ids:
-            return self._ids[key]
+        known = self._ids.get(key)
+        if known is not None:
+            return known
         if file.discipline is None:
             raise FileRejected(file.rel, f"drawing {file.number} is new and has no discipline")
         try:
@@ -247,9 +249,10 @@ class DrawingIndex:
             # A create whose answer was lost comes back as "already taken": look it up.
             for number, listed_id in (await self._listed(self._client, self._area_id)).items():
                 self._ids[number] = listed_id
-            if key not in self._ids:
+            found = self._ids.get(key)
+            if found is None:
                 raise
-            return self._ids[key]
+            return found
         self._ids[key] = drawing_id
         return drawing_id
 
