@@ -187,6 +187,13 @@ def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]
     help="Whether a 429 carries Retry-After besides the X-Rate-Limit-* headers.",
 )
 @click.option(
+    "--rate-limit-scope",
+    type=click.Choice(["client", "endpoint"]),
+    default="client",
+    show_default=True,
+    help="One budget per client, or one per client and endpoint (procore-api.md C12).",
+)
+@click.option(
     "--503-retry-after",
     "retry_after_503",
     default=1.0,
@@ -259,6 +266,7 @@ def _emulator_config(o: dict[str, Any]) -> EmulatorConfig:
             spike_limit=o["spike_limit"],
             spike_window=o["spike_window"],
             retry_after=o["retry_after_429"],
+            scope=o["rate_limit_scope"],
         ),
         faults=Faults(
             error_rate=o["fault_rate"],

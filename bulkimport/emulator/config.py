@@ -15,6 +15,8 @@ WEEK = 7 * 24 * HOUR
 FAULT_SCOPES = frozenset({"oauth", "api", "s3"})
 REFUSAL_STYLES = ("named", "batch")
 RefusalStyle = Literal["named", "batch"]
+RATE_LIMIT_SCOPES = ("client", "endpoint")
+RateLimitScope = Literal["client", "endpoint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,9 @@ class RateLimits:
     """Procore's two windows, counted per client identity (renewing a token resets nothing).
 
     A limit of None switches that window off; with both off no X-Rate-Limit headers are sent.
-    `retry_after` off sends a 429 with the X-Rate-Limit-* headers only.
+    `retry_after` off sends a 429 with the X-Rate-Limit-* headers only. `scope` "endpoint" gives
+    each endpoint (method and route) of a client its own pair of windows, and the headers on an
+    answer describe that endpoint's.
     """
 
     hourly_limit: int | None = None
@@ -32,8 +36,13 @@ class RateLimits:
     # procore-api.md section 8 and C13: the docs disagree on whether a 429 carries Retry-After;
     # rate_limiting.md says to wait for X-Rate-Limit-Reset. Both readings are rehearsable.
     retry_after: bool = True
+    # procore-api.md C12: the older docs count one budget per token (per company for a service
+    # account); announcements/agentic_apis.md (2026-04) speaks of "per-app, per-endpoint quotas".
+    scope: RateLimitScope = "client"
 
     def __post_init__(self) -> None:
+        if self.scope not in RATE_LIMIT_SCOPES:
+            raise ValueError(f"scope must be one of {RATE_LIMIT_SCOPES}, got {self.scope!r}")
         for name in ("hourly_limit", "spike_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -1,4 +1,5 @@
-"""Procore's hourly and 10-second spike windows, counted per client identity.
+"""Procore's hourly and 10-second spike windows, counted per client identity, or per client
+identity and endpoint when the limits' scope is "endpoint" (procore-api.md C12).
 
 The X-Rate-Limit-* headers describe whichever window has less left: usually the spike window,
 until the hourly budget is nearly spent.
@@ -53,22 +54,24 @@ class Verdict:
 class RateLimiter:
     def __init__(self, limits: RateLimits) -> None:
         self._limits = limits
-        self._windows: dict[str, list[_Window]] = {}
+        self._windows: dict[tuple[str, str], list[_Window]] = {}
 
-    def _windows_of(self, identity: str) -> list[_Window]:
-        windows = self._windows.get(identity)
+    def _windows_of(self, identity: str, endpoint: str) -> list[_Window]:
+        key = (identity, endpoint if self._limits.scope == "endpoint" else "")
+        windows = self._windows.get(key)
         if windows is None:
             windows = []
             if self._limits.spike_limit is not None:
                 windows.append(_Window(self._limits.spike_limit, self._limits.spike_window))
             if self._limits.hourly_limit is not None:
                 windows.append(_Window(self._limits.hourly_limit, self._limits.hourly_window))
-            self._windows[identity] = windows
+            self._windows[key] = windows
         return windows
 
-    def admit(self, identity: str, now: float) -> Verdict | None:
-        """Count one request; None when no window is configured."""
-        windows = self._windows_of(identity)
+    def admit(self, identity: str, endpoint: str, now: float) -> Verdict | None:
+        """Count one request of `identity` to `endpoint` (method and route); None when no window
+        is configured."""
+        windows = self._windows_of(identity, endpoint)
         if not windows:
             return None
         for window in windows:

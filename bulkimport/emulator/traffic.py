@@ -150,7 +150,7 @@ def gate_middleware(world: World) -> Middleware:
         if token is None:
             return unauthorized(world, f"{request.method} {request.path}")
         now = world.clock.now()
-        verdict = limiter.admit(token.client_id, now)
+        verdict = limiter.admit(token.client_id, endpoint_name(request), now)
         if verdict is not None and not verdict.allowed:
             world.ledger.rate_limited += 1
             headers = verdict.headers()

@@ -134,6 +134,30 @@ async def test_limits_are_per_client_and_errors_carry_headers_too():
         assert (await other.call("GET", areas_path(other))).status == 200
 
 
+async def test_endpoint_scope_gives_each_endpoint_its_own_windows():
+    limits = RateLimits(spike_limit=2, spike_window=10, hourly_limit=50, scope="endpoint")
+    async with running(rate_limits=limits) as procore:
+        areas = areas_path(procore)
+        sets = f"/rest/v1.0/projects/{procore.project_id}/drawing_sets"
+        assert [(await procore.call("GET", areas)).status for _ in range(3)] == [200, 200, 429]
+        # The other endpoint's windows are untouched, and its headers describe them alone.
+        reply = await procore.call("GET", sets)
+        assert reply.status == 200
+        assert reply.headers["X-Rate-Limit-Remaining"] == "1"
+        # One route is one endpoint, whatever ids its path carries.
+        drawings = [f"/rest/v1.1/drawing_areas/{a}/drawings" for a in procore.area_ids[:2]]
+        statuses = [(await procore.call("GET", p)).status for p in drawings + drawings[:1]]
+        assert statuses == [200, 200, 429]
+
+
+async def test_client_scope_counts_every_endpoint_in_one_budget():
+    async with running(rate_limits=RateLimits(spike_limit=2, spike_window=10)) as procore:
+        sets = f"/rest/v1.0/projects/{procore.project_id}/drawing_sets"
+        assert (await procore.call("GET", areas_path(procore))).status == 200
+        assert (await procore.call("GET", sets)).headers["X-Rate-Limit-Remaining"] == "0"
+        assert (await procore.call("GET", areas_path(procore))).status == 429
+
+
 async def test_no_rate_limit_headers_when_limits_are_off(procore: Procore):
     reply = await procore.call("GET", areas_path(procore))
     assert "X-Rate-Limit-Limit" not in reply.headers

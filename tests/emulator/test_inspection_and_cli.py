@@ -164,6 +164,8 @@ def test_cli_options_for_each_reading_reach_the_config():
         "--no-429-retry-after",
         "--503-retry-after",
         "7",
+        "--rate-limit-scope",
+        "endpoint",
     ]
     config = _emulator_config(emulator.make_context("emulator", args).params)
     assert config.require_project_id is True
@@ -175,12 +177,19 @@ def test_cli_options_for_each_reading_reach_the_config():
     assert config.v10_uploads is False
     assert config.rate_limits.retry_after is False
     assert config.faults.retry_after_503 == 7
+    assert config.rate_limits.scope == "endpoint"
     defaults = _emulator_config(emulator.make_context("emulator", []).params)
     assert defaults == EmulatorConfig(log_requests=True)
 
 
 @pytest.mark.parametrize(
-    "args", [["--review-rate", "1.5"], ["--project-utc-offset", "20"], ["--refusal-style", "x"]]
+    "args",
+    [
+        ["--review-rate", "1.5"],
+        ["--project-utc-offset", "20"],
+        ["--refusal-style", "x"],
+        ["--rate-limit-scope", "token"],
+    ],
 )
 def test_cli_refuses_bad_reading_settings(args: list[str]):
     import click

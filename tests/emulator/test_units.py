@@ -48,27 +48,27 @@ def test_page_size_is_clamped_and_bad_values_refused():
 
 def test_spike_window_refuses_then_resets():
     limiter = RateLimiter(RateLimits(spike_limit=2, spike_window=10))
-    assert limiter.admit("a", 100.0).allowed  # type: ignore[union-attr]
-    assert limiter.admit("a", 101.0).allowed  # type: ignore[union-attr]
-    refused = limiter.admit("a", 102.0)
+    assert limiter.admit("a", "GET /x", 100.0).allowed  # type: ignore[union-attr]
+    assert limiter.admit("a", "GET /x", 101.0).allowed  # type: ignore[union-attr]
+    refused = limiter.admit("a", "GET /x", 102.0)
     assert refused is not None
     assert not refused.allowed
     assert refused.retry_after(102.0) == 8
-    assert limiter.admit("b", 102.0).allowed  # type: ignore[union-attr]
-    assert limiter.admit("a", 110.0).allowed  # type: ignore[union-attr]
+    assert limiter.admit("b", "GET /x", 102.0).allowed  # type: ignore[union-attr]
+    assert limiter.admit("a", "GET /x", 110.0).allowed  # type: ignore[union-attr]
 
 
 def test_headers_describe_the_window_with_less_left():
     limiter = RateLimiter(RateLimits(hourly_limit=5, spike_limit=3, spike_window=10))
-    first = limiter.admit("a", 0.0)
+    first = limiter.admit("a", "GET /x", 0.0)
     assert first is not None
     assert (first.limit, first.remaining) == (3, 2)  # the spike window is nearer
     for t in (11.0, 22.0, 33.0):
-        last = limiter.admit("a", t)
+        last = limiter.admit("a", "GET /x", t)
     assert last is not None
     assert (last.limit, last.remaining) == (5, 1)  # now the hourly budget is
     assert last.headers()["X-Rate-Limit-Reset"] == "3600"
 
 
 def test_no_windows_means_no_verdict():
-    assert RateLimiter(RateLimits()).admit("a", 0.0) is None
+    assert RateLimiter(RateLimits()).admit("a", "GET /x", 0.0) is None
