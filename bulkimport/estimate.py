@@ -29,7 +29,7 @@ class Cost:
             "POST /rest/v1.1/drawing_areas/{id}/drawings": self.create_drawing,
             "POST /rest/v1.1/projects/{id}/uploads": self.create_upload,
             "POST /rest/v1.1/projects/{id}/drawing_uploads": self.create_drawing_upload,
-            "GET /rest/v1.1/projects/{id}/drawing_uploads (verify)": self.verify,
+            "GET /rest/v1.1/projects/{id}/drawing_uploads/{id}": self.verify,
         }
 
 

@@ -357,7 +357,7 @@ async def _price(settings: Settings, credentials: Credentials, summary: PlanSumm
             settings.engine.batch_size,
         )
         budget = client.budget
-        summary.cost_seconds = budget.seconds_for(summary.cost.total)
+        summary.cost_seconds = budget.seconds_for(summary.cost.by_endpoint())
         window = budget.window
         if window is None:
             notes.append("Procore sent no rate-limit headers.")
@@ -365,5 +365,11 @@ async def _price(settings: Settings, credentials: Credentials, summary: PlanSumm
             notes.append(
                 f"Rate limit: {window.remaining} of {window.limit} left, the window resets "
                 f"in {max(0.0, window.reset - time.time()):.0f} s."
+            )
+            notes.append(
+                "Procore counts each endpoint apart (its rate-limit headers show it): the "
+                "endpoints are priced side by side."
+                if budget.scope == "endpoint"
+                else "Priced as one budget for every endpoint: no answer showed one per endpoint."
             )
         summary.budget_note = " ".join(notes)

@@ -112,8 +112,10 @@ class RunStats:
         by_bytes = max(0.0, bytes_left / (self.bytes_uploaded / self.elapsed))
         if self.budget is None:
             return by_bytes
-        per_file = sum(self.requests.values()) / self.uploaded
-        by_requests = self.budget.seconds_for(round(left * per_file))
+        # Each endpoint's calls so far per uploaded file, for the files left: per endpoint,
+        # since under per-endpoint budgets the endpoints go side by side.
+        to_make = {e: round(left * n / self.uploaded) for e, n in self.requests.items()}
+        by_requests = self.budget.seconds_for(to_make)
         return max(by_bytes, by_requests or 0.0)
 
 
@@ -126,6 +128,7 @@ class Budget:
     resets_in: float | None  # seconds
     waiting: float  # seconds until calls held back by the budget may go; 0 when none is
     waited: float  # seconds spent waiting so far
+    scope: str = "shared"  # "endpoint" once the headers show a budget per endpoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,7 @@ class Figures:
             "tickets_rerequested": self.rerequested,
             "rate_limited": self.rate_limited,
             "throttled": self.throttled,
+            "budget_scope": budget.scope,
             "budget_limit": budget.limit,
             "budget_remaining": budget.remaining,
             "budget_resets_in_s": None if budget.resets_in is None else round(budget.resets_in),
@@ -228,6 +232,7 @@ def figures(stats: RunStats, journal_states: Mapping[str, int]) -> Figures:
             resets_in=max(0.0, window.reset - stats.clock.time()) if window else None,
             waiting=budget.waiting() if budget is not None else 0.0,
             waited=budget.waited if budget is not None else stats.budget_wait,
+            scope=budget.scope if budget is not None else "shared",
         ),
         elapsed=stats.elapsed,
         eta=stats.eta(),

@@ -61,7 +61,9 @@ def budget_line(budget: Budget) -> str:
     if budget.limit is not None and budget.remaining is not None:
         resets_in = budget.resets_in or 0.0
         # Procore reports the window nearer to running out: the hour, or the 10-second spike.
-        scope = "this hour" if resets_in > 10 else "in this 10 s window"
+        scope = "this hour" if resets_in > 11 else "in this 10 s window"  # Reset rounds up
+        if budget.scope == "endpoint":
+            scope += " on the tightest endpoint"
         parts.append(
             f"{budget.remaining:,} of {budget.limit:,} left {scope}; "
             f"resets in {duration(resets_in)}"

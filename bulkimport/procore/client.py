@@ -53,6 +53,8 @@ TOKEN_ENDPOINT = "POST /oauth/token"
 TOKEN_INFO_ENDPOINT = "GET /oauth/token/info"
 AREAS_ENDPOINT = "GET /rest/v1.1/projects/{id}/drawing_areas"
 UPLOADS_ENDPOINT = "GET /rest/v1.1/projects/{id}/drawing_uploads"
+PROJECT_UPLOAD_ENDPOINT = "POST /rest/v1.1/projects/{id}/uploads"
+COMPANY_UPLOAD_ENDPOINT = "POST /rest/v1.1/companies/{id}/uploads"
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
 
@@ -163,15 +165,16 @@ class ProcoreClient:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
             headers["Procore-Company-Id"] = str(self.settings.company_id)
-        if request.with_token:
-            waited(await self.budget.acquire())
+        turn = await self.budget.acquire(request.endpoint) if request.with_token else None
+        if turn is not None:
+            waited(turn.waited)
         answered: Mapping[str, str] | None = None
         try:
             with procore_errors(request.endpoint):
                 status, answered, text = await self._transfer(request, headers)
         finally:
-            if request.with_token:
-                self.budget.release(answered)
+            if turn is not None:
+                self.budget.release(turn, answered)
         now = self.clock.time()
         return procore_reply(
             request.endpoint, status, answered, text, with_token=request.with_token, now=now
@@ -328,13 +331,15 @@ class ProcoreClient:
     async def create_upload(self, filename: str) -> Ticket:
         if self.settings.upload_scope == "company":
             path = f"/rest/v1.1/companies/{self.settings.company_id}/uploads"
+            endpoint = COMPANY_UPLOAD_ENDPOINT
         else:
             path = f"{self._project}/uploads"
+            endpoint = PROJECT_UPLOAD_ENDPOINT
         issued_at = self.clock.time()
         request = Request(
             "POST",
             f"{self.settings.api_base}{path}",
-            f"POST /rest/v1.1/{self.settings.upload_scope}s/{{id}}/uploads",
+            endpoint,
             json={"response_filename": filename, "response_content_type": "application/pdf"},
         )
         return await self._read(request, lambda body: ticket_from(body, issued_at))

@@ -1,12 +1,12 @@
-"""One request budget shared by every Procore call of a run.
+"""The request budget every Procore call of a run draws on: one for the whole run, or one per
+endpoint once the answers show that Procore counts each endpoint apart (budget_scope.py).
 
-Procore reports, on every answer, the window a client is likelier to exhaust first:
-`X-Rate-Limit-Limit`, `-Remaining` and `-Reset` (unix seconds). Calls go at full speed while
-plenty is left; once what is left (less the calls in flight) falls to a fifth of the window,
-the rest is spread evenly until Reset instead of bursting into a 429, and at nothing left the
-calls wait for Reset. A 429 pauses every caller, not just the one that met it, until Retry-After
-(or Reset) plus a little jitter. `max_per_hour` caps the rate for users who must leave budget
-to other integrations.
+Each budget is paced by the window its answers report (window.py): full speed while plenty is
+left, the rest spread until Reset, and a wait for Reset once nothing is left. A 429 pauses every
+caller of the budget that met it, not just the one call, until Retry-After (or Reset) plus a
+little jitter: under one shared budget that is every caller, under per-endpoint budgets only the
+calls to that endpoint, so the others do not starve while it waits. `max_per_hour` caps the
+run's rate over all endpoints, for users who must leave budget to other integrations.
 """
 
 from __future__ import annotations
@@ -19,136 +19,176 @@ import anyio
 import structlog
 
 from bulkimport.clock import SYSTEM, Clock
+from bulkimport.procore.budget_scope import Scope, ScopeReading
+from bulkimport.procore.window import Window, read_window, spacing, window_seconds
 
 log = structlog.get_logger("bulkimport.procore.pacing")
 
 JITTER = 0.25  # seconds of spread after a pause, so callers do not all start at once
-LOW_WATER = 0.2  # below this share of the window left, spread the rest until Reset
+
+
+@dataclass(slots=True)
+class _Lane:
+    """The pacing of one budget: the whole run's, or one endpoint's."""
+
+    window: Window | None = None
+    next_start: float = 0.0  # monotonic: the earliest the next call may start
+    paused_until: float = 0.0  # monotonic
+    in_flight: int = 0
+    queued: int = 0  # callers asleep until their turn: they wait on this budget
+    last_start: float = 0.0  # monotonic: when the last caller to plan its start goes
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
-    limit: int
-    remaining: int
-    reset: float  # unix seconds
+class Turn:
+    """One call's place in the budget, handed back with its answer to `release`."""
 
-
-def read_window(headers: Mapping[str, str]) -> Window | None:
-    """The window an answer describes, or None when it carries no rate-limit headers."""
-    try:
-        return Window(
-            int(headers["X-Rate-Limit-Limit"]),
-            int(headers["X-Rate-Limit-Remaining"]),
-            float(headers["X-Rate-Limit-Reset"]),
-        )
-    except (KeyError, ValueError):
-        return None
-
-
-def spacing(window: Window, in_flight: int, now: float) -> float:
-    """Seconds to leave before the next call starts: none while plenty is left, then what is
-    left spread evenly until the window resets, and all of it once nothing is left."""
-    left = window.remaining - in_flight
-    until_reset = max(0.0, window.reset - now)
-    if left <= 0:
-        return until_reset
-    if left > max(2, LOW_WATER * window.limit):
-        return 0.0
-    return until_reset / left
+    endpoint: str
+    lane: _Lane
+    sent_before: int  # calls sent before this one, every endpoint counted
+    waited: float  # seconds it waited for its turn
 
 
 class RateBudget:
     def __init__(self, max_per_hour: int | None = None, clock: Clock = SYSTEM) -> None:
         self._clock = clock
-        self._window: Window | None = None
-        self._next_start = 0.0  # monotonic: the earliest the next call may start
-        self._paused_until = 0.0  # monotonic
-        self._in_flight = 0
-        self._queued = 0  # callers asleep until their turn: the run is waiting on the budget
-        self._last_start = 0.0  # monotonic: when the last caller to plan its start goes
+        self._shared = _Lane()
+        self._lanes: dict[str, _Lane] = {}  # per endpoint, once the scope is "endpoint"
+        self._reading = ScopeReading()
+        self._latest: Window | None = None  # the last window any answer reported
+        self._sent = 0
         self._lock = anyio.Lock()
         self._floor = 3600.0 / max_per_hour if max_per_hour else 0.0
+        self._capped_next = 0.0  # monotonic: the earliest a call may start under the cap
         self.rate_limited = 0  # 429s met
         self.throttled = 0  # 503s with Retry-After met
         self.waited = 0.0  # seconds spent waiting for the budget
 
     @property
-    def window(self) -> Window | None:
-        return self._window
+    def scope(self) -> Scope:
+        return self._reading.scope
 
-    async def acquire(self) -> float:
-        """Wait for this call's turn; pair with `release` when its answer is in. Returns the
-        seconds it waited."""
+    @property
+    def window(self) -> Window | None:
+        """The window with the least share left: the run's, or the tightest endpoint's (a
+        window whose Reset has passed is full again, so it counts only when none is current)."""
+        windows = [lane.window for lane in self._all_lanes() if lane.window is not None]
+        now = self._clock.time()
+        current = [w for w in windows if w.reset > now] or windows
+        return min(current, key=lambda w: w.remaining / max(w.limit, 1), default=None)
+
+    def _all_lanes(self) -> list[_Lane]:
+        return list(self._lanes.values()) if self.scope == "endpoint" else [self._shared]
+
+    def _lane(self, endpoint: str) -> _Lane:
+        if self.scope == "shared":
+            return self._shared
+        lane = self._lanes.get(endpoint)
+        if lane is None:
+            # A new endpoint starts from what the run's budget knew: its pause, its own
+            # window if an answer of it was seen.
+            shared = self._shared
+            lane = _Lane(
+                window=self._reading.last_window(endpoint),
+                next_start=shared.next_start,
+                paused_until=shared.paused_until,
+            )
+            self._lanes[endpoint] = lane
+        return lane
+
+    async def acquire(self, endpoint: str = "") -> Turn:
+        """Wait for this call's turn; give the turn back to `release` with its answer."""
         async with self._lock:  # one caller plans its start at a time
+            lane = self._lane(endpoint)
             now = self._clock.now()
-            start = max(now, self._next_start, self._paused_until)
-            gap = self._floor
-            window = self._window
+            # The cap hands out one slot per 1/max_per_hour seconds over all endpoints; a call
+            # its own endpoint holds back longer still takes the slot, so the others go on.
+            slot = max(now, self._capped_next)
+            self._capped_next = slot + self._floor
+            start = max(slot, lane.next_start, lane.paused_until)
+            gap = 0.0
+            window = lane.window
             if window is not None:
                 wall = self._clock.time() + (start - now)
-                if window.remaining - self._in_flight <= 0:
+                if window.remaining - lane.in_flight <= 0:
                     # Nothing left: this call waits for Reset and the others queue behind it;
                     # the new window's first answer will say what it holds.
                     start += max(0.0, window.reset - wall) + random.uniform(0, JITTER)
-                    self._window = None
+                    lane.window = None
                 else:
-                    gap = max(gap, spacing(window, self._in_flight, wall))
-            self._next_start = start + gap
-            self._last_start = start
-            self._in_flight += 1
-        if start <= now:
-            return 0.0
-        self.waited += start - now
-        self._queued += 1
-        try:
-            await self._clock.sleep(start - now)
-        finally:
-            self._queued -= 1
-        return start - now
+                    gap = spacing(window, lane.in_flight, wall)
+            lane.next_start = start + gap
+            lane.last_start = start
+            lane.in_flight += 1
+        waited = max(0.0, start - now)
+        if waited > 0:
+            self.waited += waited
+            lane.queued += 1
+            try:
+                await self._clock.sleep(waited)
+            finally:
+                lane.queued -= 1
+        sent_before, self._sent = self._sent, self._sent + 1
+        return Turn(endpoint, lane, sent_before, waited)
 
-    def release(self, headers: Mapping[str, str] | None) -> None:
-        self._in_flight -= 1
-        if headers is None:
+    def release(self, turn: Turn, headers: Mapping[str, str] | None) -> None:
+        turn.lane.in_flight -= 1
+        window = read_window(headers) if headers is not None else None
+        if window is None:
             return
-        window = read_window(headers)
-        if window is not None:
-            self._window = window
+        turn.lane.window = self._latest = window
+        if self._reading.note(turn.endpoint, window, turn.sent_before, self._sent):
+            log.info("rate.scope", scope="endpoint", seen_on=turn.endpoint)
 
-    def pause(self, seconds: float, reason: str) -> None:
-        """A 429 (`rate_limited`) or a 503 with Retry-After (`throttled`): every caller waits,
-        not only the one that met it."""
+    def pause(self, seconds: float, reason: str, endpoint: str = "") -> None:
+        """A 429 (`rate_limited`) or a 503 with Retry-After (`throttled`): every caller of
+        the budget `endpoint` draws on waits, not only the one that met it."""
         if reason == "rate_limited":
             self.rate_limited += 1
         else:
             self.throttled += 1
+        # A throttle is Procore shedding load, not one endpoint's budget: it holds the run.
+        lanes = [self._lane(endpoint)] if reason == "rate_limited" else self._all_lanes()
         until = self._clock.now() + seconds + random.uniform(0, JITTER)
-        if until > self._paused_until:
-            self._paused_until = until
-            log.warning("rate.paused", reason=reason, pause_s=round(seconds, 2))
+        for lane in lanes:
+            lane.paused_until = max(lane.paused_until, until)
+        if self.scope == "endpoint" and reason != "rate_limited":
+            self._shared.paused_until = max(self._shared.paused_until, until)
+        log.warning("rate.paused", reason=reason, pause_s=round(seconds, 2), endpoint=endpoint)
 
     def waiting(self) -> float:
         """Seconds until the calls now held back may go (spacing, a spent window, a pause);
         0 when none is held back."""
-        if not self._queued:
-            return 0.0
-        return max(0.0, max(self._last_start, self._paused_until) - self._clock.now())
+        now = self._clock.now()
+        held = [
+            max(lane.last_start, lane.paused_until) for lane in self._all_lanes() if lane.queued
+        ]
+        return max((max(0.0, t - now) for t in held), default=0.0)
 
-    def seconds_for(self, requests: int) -> float | None:
-        """How long `requests` more calls take at the budget last seen, as this class paces
-        them; None when nothing is known."""
-        floor = requests * self._floor
-        if self._window is None:
-            return floor if self._floor else None
-        return max(floor, window_seconds(self._window, requests, self._clock.time()))
+    def seconds_for(self, requests: Mapping[str, int]) -> float | None:
+        """How long these calls (per endpoint) take at the budget last seen, as this class
+        paces them; None when nothing is known. Under per-endpoint budgets the endpoints go
+        side by side, and one not called yet is taken to have a whole window like the last
+        one reported."""
+        total = sum(requests.values())
+        floor = total * self._floor
+        now = self._clock.time()
+        if self.scope == "shared":
+            window = self._shared.window
+            if window is None:
+                return floor if self._floor else None
+            return max(floor, window_seconds(window, total, now))
+        latest = self._latest
+        assert latest is not None  # the scope is read from answers with windows
+        fresh = Window(latest.limit, latest.limit, latest.reset)
+        slowest = max(
+            (window_seconds(self._known(e) or fresh, n, now) for e, n in requests.items()),
+            default=0.0,
+        )
+        return max(floor, slowest)
 
-
-def window_seconds(window: Window, requests: int, now: float) -> float:
-    """Calls within what is left go now (the low-water tail by Reset); the rest wait for
-    Reset, then take one window per Limit calls. Procore has two windows, an hour and ten
-    seconds; a Reset further than ten seconds away can only be the hourly one's."""
-    until_reset = max(0.0, window.reset - now)
-    if requests <= window.remaining:
-        burst = window.remaining - max(2, LOW_WATER * window.limit)
-        return 0.0 if requests <= burst else until_reset
-    length = 3600.0 if until_reset > 10 else 10.0
-    return until_reset + (requests - window.remaining) / max(window.limit, 1) * length
+    def _known(self, endpoint: str) -> Window | None:
+        lane = self._lanes.get(endpoint)
+        if lane is not None and lane.window is not None:
+            return lane.window
+        return self._reading.last_window(endpoint)

@@ -149,7 +149,8 @@ class Retrier:
     give_up: Callable[[Exception, Tally, RetryPolicy], Exception]
     clock: Clock
     event: str  # log events: "<event>.retry", "<event>.rate_limited", "<event>.throttled"
-    hold: Callable[[float, str], None] | None = None  # holds every caller; else this one sleeps
+    # Holds every caller of the budget the call's endpoint draws on; else this one sleeps.
+    hold: Callable[[float, str, str], None] | None = None
 
     async def __call__(
         self,
@@ -172,7 +173,8 @@ class Retrier:
                     queued_before = queued()
                 wait = tally.record(verdict, self.policy, now)
                 if verdict.step is Step.HOLD and self.hold is not None:
-                    self.hold(wait, verdict.reason)  # Procore's word holds every caller
+                    # Procore's word holds every caller of the budget, not only this call.
+                    self.hold(wait, verdict.reason, str(context.get("endpoint", "")))
                     wait = 0.0  # this call's next turn waits in the budget with the others
                 if tally.exhausted(self.policy, now, wait, queued() - queued_before):
                     final = self.give_up(exc, tally, self.policy)
@@ -229,7 +231,7 @@ def procore_gave_up(exc: Exception, tally: Tally, policy: RetryPolicy) -> Except
 
 
 def procore_retrier(
-    settings: ProcoreSettings, clock: Clock, hold: Callable[[float, str], None]
+    settings: ProcoreSettings, clock: Clock, hold: Callable[[float, str, str], None]
 ) -> Retrier:
     policy = RetryPolicy(settings.max_attempts, settings.max_retry_seconds)
     return Retrier(policy, procore_verdict, procore_gave_up, clock, "procore", hold)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -70,6 +71,27 @@ async def test_dry_run_prices_the_plan_with_reads_only(tmp_path: Path):
         writes = [e for e in emu.world.ledger.requests if not e.startswith("GET")]
         assert writes == ["POST /oauth/token"]
         assert not (tmp_path / "journal.sqlite3").exists()
+
+
+async def test_dry_run_learns_the_budget_scope_from_the_headers(tmp_path: Path):
+    """The same plan priced under one shared budget and under one budget per endpoint
+    (procore-api.md C12): the reads before it show which, and per endpoint the writes go side
+    by side, so the plan takes a fraction of the time."""
+    seconds = {}
+    for scope in ("client", "endpoint"):
+        limits = RateLimits(spike_limit=3, spike_window=10, scope=scope)
+        async with serve(EmulatorConfig(processing_delay=0, rate_limits=limits)) as emu:
+            done = await bulkimport("run", "--config", str(project(emu, tmp_path)), "--dry-run")
+            assert done.returncode == 0, done.stderr
+            out = done.stdout.decode()
+            found = re.search(r"time at the current budget: (\d+) s", out)
+            assert found is not None, out
+            seconds[scope] = int(found.group(1))
+            side_by_side = "Procore counts each endpoint apart" in out
+            assert side_by_side == (scope == "endpoint"), out
+    # 10 requests, 3 per 10 s: about 40 s on one budget; at most 4 per endpoint, about 13 s.
+    assert seconds["client"] >= 30
+    assert seconds["endpoint"] <= seconds["client"] / 2
 
 
 async def test_run_writes_a_private_report_and_logs_json(emu: RunningEmulator, tmp_path: Path):

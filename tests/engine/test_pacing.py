@@ -5,7 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from bulkimport.procore.pacing import RateBudget, Window, read_window, spacing, window_seconds
+from bulkimport.procore.pacing import RateBudget
+from bulkimport.procore.window import Window, read_window, spacing, window_seconds
 
 from .fake_clock import FakeClock
 
@@ -32,10 +33,15 @@ def test_spacing_bursts_then_spreads_then_waits():
 async def test_a_spent_window_makes_the_next_call_wait_for_reset():
     clock = FakeClock()
     budget = RateBudget(clock=clock)
-    await budget.acquire()  # a call goes out, and its answer says nothing is left
+    turn = await budget.acquire()  # a call goes out, and its answer says nothing is left
     reset = clock.time() + 30.0
     budget.release(
-        {"X-Rate-Limit-Limit": "5", "X-Rate-Limit-Remaining": "0", "X-Rate-Limit-Reset": str(reset)}
+        turn,
+        {
+            "X-Rate-Limit-Limit": "5",
+            "X-Rate-Limit-Remaining": "0",
+            "X-Rate-Limit-Reset": str(reset),
+        },
     )
     started = clock.now()
     await budget.acquire()
@@ -69,8 +75,7 @@ async def test_max_per_hour_spaces_every_call():
     budget = RateBudget(max_per_hour=36_000, clock=clock)  # one call per 0.1 s
     started = clock.now()
     for _ in range(4):
-        await budget.acquire()
-        budget.release(None)
+        budget.release(await budget.acquire(), None)
     assert clock.now() - started == pytest.approx(0.3)
 
 
@@ -81,3 +86,136 @@ def test_time_for_a_plan_follows_the_pacing():
     assert window_seconds(hourly, 700, 0.0) == pytest.approx(1800 + 300 / 600 * 3600)
     spike = Window(25, 0, 4.0)  # reset in 4 s: the spike window
     assert window_seconds(spike, 50, 0.0) == pytest.approx(4 + 2 * 10)
+
+
+# Per-endpoint budgets (procore-api.md C12) ---------------------------------------------------
+
+
+def headers(limit: int, remaining: int, reset: float) -> dict[str, str]:
+    return {
+        "X-Rate-Limit-Limit": str(limit),
+        "X-Rate-Limit-Remaining": str(remaining),
+        "X-Rate-Limit-Reset": str(reset),
+    }
+
+
+async def call(budget: RateBudget, endpoint: str, limit: int, remaining: int, reset: float) -> None:
+    """One call to `endpoint`, sent and answered before the next starts."""
+    budget.release(await budget.acquire(endpoint), headers(limit, remaining, reset))
+
+
+@pytest.mark.anyio
+async def test_one_shared_counter_is_read_as_one_budget():
+    budget = RateBudget(clock=FakeClock())
+    # One counter across endpoints: each answer has less left, a 429 nothing, then a new window.
+    await call(budget, "GET a", 10, 9, 100.0)
+    await call(budget, "GET b", 10, 8, 100.0)
+    await call(budget, "GET a", 10, 7, 100.0)
+    await call(budget, "GET b", 10, 0, 100.0)
+    await call(budget, "GET a", 10, 0, 100.0)  # a 429 shows the spent window
+    await call(budget, "GET b", 10, 9, 110.0)  # the next window
+    await call(budget, "GET a", 3600, 3000, 900.0)  # the hourly window, nearer to running out
+    assert budget.scope == "shared"
+
+
+@pytest.mark.anyio
+async def test_answers_that_overtake_each_other_prove_nothing():
+    budget = RateBudget(clock=FakeClock())
+    first, second = await budget.acquire("GET a"), await budget.acquire("GET b")
+    budget.release(second, headers(10, 8, 100.0))  # sent second, answered first
+    budget.release(first, headers(10, 9, 100.0))
+    assert budget.scope == "shared"
+
+
+@pytest.mark.anyio
+async def test_a_later_call_with_as_much_left_shows_a_budget_per_endpoint():
+    budget = RateBudget(clock=FakeClock())
+    await call(budget, "GET a", 10, 9, 100.0)
+    await call(budget, "GET b", 10, 9, 100.0)  # b's own window: a's call did not count
+    assert budget.scope == "endpoint"
+
+
+@pytest.mark.anyio
+async def test_a_later_call_in_an_earlier_window_shows_a_budget_per_endpoint():
+    budget = RateBudget(clock=FakeClock())
+    await call(budget, "GET a", 10, 9, 105.0)
+    await call(budget, "GET b", 10, 3, 101.0)  # b's window started first
+    assert budget.scope == "endpoint"
+
+
+async def per_endpoint_budget(clock: FakeClock) -> RateBudget:
+    budget = RateBudget(clock=clock)
+    reset = clock.time() + 10
+    await call(budget, "POST uploads", 60, 59, reset)
+    await call(budget, "POST drawings", 60, 59, reset)
+    assert budget.scope == "endpoint"
+    return budget
+
+
+@pytest.mark.anyio
+async def test_a_429_on_one_endpoint_pauses_only_its_calls():
+    clock = FakeClock()
+    budget = await per_endpoint_budget(clock)
+    budget.pause(30.0, "rate_limited", "POST uploads")
+    started = clock.now()
+    await budget.acquire("POST drawings")
+    assert clock.now() == started  # the other endpoint goes at once
+    await budget.acquire("POST uploads")
+    assert clock.now() - started >= 30.0
+
+
+@pytest.mark.anyio
+async def test_an_endpoint_waiting_for_its_reset_does_not_starve_the_others():
+    clock = FakeClock()
+    budget = await per_endpoint_budget(clock)
+    await call(budget, "POST uploads", 60, 0, clock.time() + 10)  # uploads spent its window
+    waited: dict[str, float] = {}
+
+    async def go(endpoint: str) -> None:
+        turn = await budget.acquire(endpoint)
+        waited[endpoint] = turn.waited
+        budget.release(turn, None)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go, "POST uploads")
+        tg.start_soon(go, "POST drawings")
+    assert waited["POST drawings"] == 0.0
+    assert waited["POST uploads"] >= 10.0
+    assert budget.waiting() == 0.0
+
+
+@pytest.mark.anyio
+async def test_a_throttle_holds_every_endpoint():
+    clock = FakeClock()
+    budget = await per_endpoint_budget(clock)
+    budget.pause(5.0, "throttled", "POST uploads")
+    started = clock.now()
+    await budget.acquire("GET never called yet")
+    assert clock.now() - started >= 5.0
+
+
+@pytest.mark.anyio
+async def test_a_plan_is_priced_side_by_side_per_endpoint():
+    clock = FakeClock()
+    shared = RateBudget(clock=clock)
+    await call(shared, "GET areas", 60, 60, clock.time())
+    per_endpoint = await per_endpoint_budget(clock)
+    plan = {"POST uploads": 600, "POST drawings": 600}
+    shared_s, per_endpoint_s = shared.seconds_for(plan), per_endpoint.seconds_for(plan)
+    assert shared_s == pytest.approx((1200 - 60) / 60 * 10)  # one budget: 60 calls per 10 s
+    assert per_endpoint_s is not None
+    assert per_endpoint_s == pytest.approx(10 + (600 - 59) / 60 * 10)  # each its own 60 per 10 s
+    # An endpoint not called yet is taken to have a whole window like the others.
+    assert per_endpoint.seconds_for({"GET unseen": 600}) == pytest.approx(per_endpoint_s, abs=10)
+
+
+@pytest.mark.anyio
+async def test_max_per_hour_caps_the_run_not_each_endpoint():
+    clock = FakeClock()
+    budget = await per_endpoint_budget(clock)
+    capped = RateBudget(max_per_hour=36_000, clock=clock)  # one call per 0.1 s, all told
+    started = clock.now()
+    for endpoint in ("a", "b", "a", "b"):
+        capped.release(await capped.acquire(endpoint), None)
+    assert clock.now() - started == pytest.approx(0.3)
+    assert budget.scope == "endpoint"

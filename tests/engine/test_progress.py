@@ -45,13 +45,14 @@ async def answer(
 ) -> None:
     """An answer whose window resets `reset_in` seconds after `now` (unix seconds; the system
     clock's unless given)."""
-    await budget.acquire()
+    turn = await budget.acquire()
     budget.release(
+        turn,
         {
             "X-Rate-Limit-Limit": str(limit),
             "X-Rate-Limit-Remaining": str(remaining),
             "X-Rate-Limit-Reset": str((time.time() if now is None else now) + reset_in),
-        }
+        },
     )
 
 

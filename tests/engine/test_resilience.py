@@ -119,6 +119,48 @@ async def test_rate_limited_run_spends_the_budget_on_work_not_429s(
         assert sum(clock.slept) >= 20
 
 
+async def test_per_endpoint_budgets_are_read_from_the_headers_and_each_is_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Procore counting each endpoint apart (procore-api.md C12), 50 calls per 'hour' of 20 s
+    and 40 per 10 s each: new drawings need one Create Drawing and one Create Upload each, so
+    they move at the per-endpoint bound, twice what one shared budget would allow, without a
+    429 storm and without one endpoint starving while another waits for its Reset."""
+    paths = write_archive(tmp_path / "src", 150, min_size=1_000, max_size=3_000)
+    limits = RateLimits(
+        hourly_limit=50, hourly_window=20, spike_limit=40, spike_window=10, scope="endpoint"
+    )
+    async with serve(EmulatorConfig(processing_delay=0.5, rate_limits=limits)) as emu:
+        client_on(monkeypatch, EmulatorClock(emu))
+        settings = make_settings(emu, tmp_path / "src", verify_interval=1.0)
+        result = await run_import(settings, CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        await assert_exactly_once(emu, paths)
+        assert result.stats.budget is not None
+        assert result.stats.budget.scope == "endpoint"
+        timeline = emu.world.ledger.timeline
+        start = timeline[0][0]
+        last_import = max(t for t, name in timeline if name == DRAWING_UPLOADS)
+        per_endpoint = {
+            name: sum(1 for t, n in timeline if n == name and t <= last_import)
+            for name in (
+                "POST /rest/v1.1/projects/{project_id}/uploads",
+                "POST /rest/v1.1/drawing_areas/{drawing_area_id}/drawings",
+            )
+        }
+        allowed = (last_import - start) * 50 / 20  # each endpoint's hourly window binds
+        use = {name: used / allowed for name, used in per_endpoint.items()}
+        refused = emu.world.ledger.rate_limited
+        print(  # noqa: T201 - the figures behind the assertions
+            f"per endpoint: {per_endpoint} in {last_import - start:.1f} s, {allowed:.0f} "
+            f"allowed each, use {use}, 429s {refused}"
+        )
+        assert min(use.values()) >= 0.85
+        assert refused <= 5
+        # One shared budget would have allowed half: 150 drawings at ~2 requests each.
+        assert last_import - start < 150 * 2 / (50 / 20) * 0.7
+
+
 async def test_max_requests_per_hour_leaves_budget_to_others(tmp_path: Path):
     paths = write_archive(tmp_path / "src", 6, min_size=1_000, max_size=2_000)
     async with serve(EmulatorConfig(processing_delay=0)) as emu:

@@ -75,7 +75,7 @@ class Holds:
         self.clock = clock
         self.seen: list[tuple[float, str]] = []
 
-    def __call__(self, seconds: float, reason: str) -> None:
+    def __call__(self, seconds: float, reason: str, endpoint: str) -> None:
         self.seen.append((seconds, reason))
         if self.clock is not None:  # the next attempt waits this long in the budget
             self.clock.advance(seconds)
