@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,3 +141,55 @@ def run_engine(
     wall = time.perf_counter() - started
     body = json.loads(report.read_text()) if report.exists() else {}
     return EngineRun(wall, float(rss.read_text()), done.returncode, body)
+
+
+class Neighbour(threading.Thread):
+    """Another integration on the engine's credential: `per_s` calls a second to an endpoint
+    the engine never calls, at a steady pace whatever the answers say."""
+
+    def __init__(self, info: dict[str, Any], per_s: float) -> None:
+        super().__init__(daemon=True)
+        self.info, self.per_s = info, per_s
+        self.done = threading.Event()
+        self.sent = 0
+        self.refused = 0  # 429s met
+
+    def run(self) -> None:
+        info = self.info
+        form = urllib.parse.urlencode(
+            {
+                "grant_type": "client_credentials",
+                "client_id": info["client_id"],
+                "client_secret": info["client_secret"],
+            }
+        ).encode()
+        with urllib.request.urlopen(f"{info['login_base']}/oauth/token", form, timeout=30) as r:
+            token = json.load(r)["access_token"]
+        call = urllib.request.Request(
+            f"{info['api_base']}/rest/v1.0/projects/{info['project_id']}/drawing_areas",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Procore-Company-Id": str(info["company_id"]),
+            },
+        )
+        due = time.perf_counter()
+        while not self.done.is_set():
+            try:
+                with urllib.request.urlopen(call, timeout=30) as reply:
+                    reply.read()
+                self.sent += 1
+            except urllib.error.HTTPError as exc:
+                self.refused += exc.code == 429
+            due += 1 / self.per_s
+            self.done.wait(max(0.0, due - time.perf_counter()))
+
+
+@contextmanager
+def spending_neighbour(info: dict[str, Any], per_s: float) -> Iterator[Neighbour]:
+    other = Neighbour(info, per_s)
+    other.start()
+    try:
+        yield other
+    finally:
+        other.done.set()
+        other.join(timeout=60)

@@ -62,6 +62,8 @@ def totals(result: RunResult) -> dict[str, Any]:
         "readback_requests": stats.readback_requests,
         "batch_split_calls": stats.split_calls,
         "budget_wait_s": round(stats.budget_wait, 2),
+        # "endpoint" once Procore's headers showed a budget per endpoint (procore-api.md C12).
+        "budget_scope": stats.budget.scope if stats.budget is not None else "shared",
         "elapsed_s": round(stats.elapsed, 2),
     }
 

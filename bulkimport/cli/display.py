@@ -212,7 +212,11 @@ def _time_and_budget(t: dict[str, Any], result: RunResult) -> Table:
     overall.add_row("calls held by the budget", duration(t["budget_wait_s"]))
     window = result.stats.budget.window if result.stats.budget is not None else None
     if window is not None:
-        overall.add_row("budget at the end", f"{window.remaining:,} of {window.limit:,} left")
+        per_endpoint = t["budget_scope"] == "endpoint"
+        overall.add_row(
+            "budget at the end" + (" (tightest endpoint)" if per_endpoint else ""),
+            f"{window.remaining:,} of {window.limit:,} left",
+        )
     return overall
 
 
