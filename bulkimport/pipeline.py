@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import aiohttp
 import anyio
@@ -243,8 +244,11 @@ def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int, *, l
         tg.start_soon(_create_tickets, stages, files_rx.clone(), tickets_tx.clone(), engine, last)
         for _ in range(engine.upload_workers):
             tg.start_soon(stages.uploads.post, tickets_rx.clone(), done_tx.clone())
+        budget = stages.client.budget
         tg.start_soon(
-            batch_uploads,
+            # While the budget holds calls back, files come at its pace and an age flush would
+            # only spend a request on a half-empty batch: the batcher waits for full ones then.
+            partial(batch_uploads, budget_binds=lambda: budget.waiting() > 0),
             done_rx.clone(),
             groups_tx.clone(),
             engine.batch_size,
