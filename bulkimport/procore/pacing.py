@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 import structlog
 
 from bulkimport.clock import SYSTEM, Clock
 from bulkimport.procore.budget_scope import Scope, ScopeReading
+from bulkimport.procore.others import OthersSpending
 from bulkimport.procore.window import Window, read_window, spacing, window_seconds
 
 log = structlog.get_logger("bulkimport.procore.pacing")
@@ -37,6 +38,8 @@ class _Lane:
     in_flight: int = 0
     queued: int = 0  # callers asleep until their turn: they wait on this budget
     last_start: float = 0.0  # monotonic: when the last caller to plan its start goes
+    sent: int = 0  # calls sent on this budget
+    others: OthersSpending = field(default_factory=OthersSpending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,8 @@ class Turn:
     lane: _Lane
     sent_before: int  # calls sent before this one, every endpoint counted
     waited: float  # seconds it waited for its turn
+    lane_sent_before: int  # calls sent on its budget before this one
+    lane_in_flight: int  # calls on its budget in flight when it was sent
 
 
 class RateBudget:
@@ -67,6 +72,11 @@ class RateBudget:
     @property
     def scope(self) -> Scope:
         return self._reading.scope
+
+    @property
+    def others_rate(self) -> float:
+        """Calls a second others spend of the budget (the busiest endpoint's, per endpoint)."""
+        return max((lane.others.rate for lane in self._all_lanes()), default=0.0)
 
     @property
     def window(self) -> Window | None:
@@ -110,26 +120,34 @@ class RateBudget:
             window = lane.window
             if window is not None:
                 wall = self._clock.time() + (start - now)
-                if window.remaining - lane.in_flight <= 0:
+                # What others will spend of this window before it resets is not ours to take.
+                busy = lane.in_flight + lane.others.reserved(max(0.0, window.reset - wall))
+                if window.remaining - busy <= 0:
                     # Nothing left: this call waits for Reset and the others queue behind it;
                     # the new window's first answer will say what it holds.
                     start += max(0.0, window.reset - wall) + random.uniform(0, JITTER)
                     lane.window = None
                 else:
-                    gap = spacing(window, lane.in_flight, wall)
+                    gap = spacing(window, busy, wall)
             lane.next_start = start + gap
             lane.last_start = start
             lane.in_flight += 1
         waited = max(0.0, start - now)
         if waited > 0:
-            self.waited += waited
             lane.queued += 1
             try:
                 await self._clock.sleep(waited)
+                # A 429 met while this call slept holds it too: it was planned before the
+                # pause, and would otherwise go into the spent window.
+                while (held := lane.paused_until - self._clock.now()) > 0:
+                    waited += held
+                    await self._clock.sleep(held)
             finally:
                 lane.queued -= 1
+            self.waited += waited
         sent_before, self._sent = self._sent, self._sent + 1
-        return Turn(endpoint, lane, sent_before, waited)
+        lane_sent_before, lane.sent = lane.sent, lane.sent + 1
+        return Turn(endpoint, lane, sent_before, waited, lane_sent_before, lane.in_flight)
 
     def release(self, turn: Turn, headers: Mapping[str, str] | None) -> None:
         turn.lane.in_flight -= 1
@@ -137,6 +155,9 @@ class RateBudget:
         if window is None:
             return
         turn.lane.window = self._latest = window
+        turn.lane.others.note(
+            window, turn.lane_sent_before, turn.lane_in_flight, self._clock.time()
+        )
         if self._reading.note(turn.endpoint, window, turn.sent_before, self._sent):
             log.info("rate.scope", scope="endpoint", seen_on=turn.endpoint)
 
@@ -154,7 +175,13 @@ class RateBudget:
             lane.paused_until = max(lane.paused_until, until)
         if self.scope == "endpoint" and reason != "rate_limited":
             self._shared.paused_until = max(self._shared.paused_until, until)
-        log.warning("rate.paused", reason=reason, pause_s=round(seconds, 2), endpoint=endpoint)
+        log.warning(
+            "rate.paused",
+            reason=reason,
+            pause_s=round(seconds, 2),
+            endpoint=endpoint,
+            others_per_s=round(self.others_rate, 1),
+        )
 
     def waiting(self) -> float:
         """Seconds until the calls now held back may go (spacing, a spent window, a pause);

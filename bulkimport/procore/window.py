@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-LOW_WATER = 0.2  # below this share of the window left, spread the rest until Reset
+LOW_WATER = 0.1  # below this share of the window left, spread the rest until Reset
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +34,11 @@ def read_window(headers: Mapping[str, str]) -> Window | None:
         return None
 
 
-def spacing(window: Window, in_flight: int, now: float) -> float:
+def spacing(window: Window, in_flight: float, now: float) -> float:
     """Seconds to leave before the next call starts: none while plenty is left, then what is
-    left spread evenly until the window resets, and all of it once nothing is left."""
+    left spread evenly until the window resets, and all of it once nothing is left. `in_flight`
+    counts the calls already spoken for: the run's in flight, and those others are expected
+    to make before Reset."""
     left = window.remaining - in_flight
     until_reset = max(0.0, window.reset - now)
     if left <= 0:

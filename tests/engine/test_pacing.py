@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from bulkimport.procore.others import OthersSpending
 from bulkimport.procore.pacing import RateBudget
 from bulkimport.procore.window import Window, read_window, spacing, window_seconds
 
@@ -24,8 +25,8 @@ def test_headers_are_read_or_ignored():
 
 def test_spacing_bursts_then_spreads_then_waits():
     assert spacing(Window(100, 50, 110.0), 0, 100.0) == 0.0  # plenty left: no wait
-    assert spacing(Window(100, 20, 110.0), 0, 100.0) == pytest.approx(0.5)  # 20 in 10 s
-    assert spacing(Window(100, 20, 110.0), 10, 100.0) == pytest.approx(1.0)  # 10 in flight
+    assert spacing(Window(100, 10, 110.0), 0, 100.0) == pytest.approx(1.0)  # 10 in 10 s
+    assert spacing(Window(100, 10, 110.0), 5, 100.0) == pytest.approx(2.0)  # 5 in flight
     assert spacing(Window(100, 3, 110.0), 3, 100.0) == pytest.approx(10.0)  # none left
 
 
@@ -219,3 +220,87 @@ async def test_max_per_hour_caps_the_run_not_each_endpoint():
         capped.release(await capped.acquire(endpoint), None)
     assert clock.now() - started == pytest.approx(0.3)
     assert budget.scope == "endpoint"
+
+
+# Others on the same budget ---------------------------------------------------------------------
+
+
+def test_a_run_alone_sees_nobody_else_spending():
+    others = OthersSpending()
+    # 80 calls in 8 s, each answer one less, some answered out of order (in flight: 8).
+    for i in range(80):
+        seen = i + 1 if i % 5 else i + 3  # a call now and then admitted after later ones
+        others.note(Window(300, 300 - seen, 1015.0), i, 8, 1000.0 + i / 10)
+    assert others.rate == 0.0
+
+
+def test_others_spending_is_read_from_what_is_left():
+    others = OthersSpending()
+    # Our 10 calls a second, and what is left falls by 16 a second: others spend about 6.
+    for i in range(80):
+        others.note(Window(300, 300 - 16 * i // 10, 1015.0), i, 2, 1000.0 + i / 10)
+    assert 5.0 <= others.rate <= 6.0
+    others.note(Window(300, 299, 1030.0), 80, 2, 1015.0)  # a new window: the figure holds
+    assert 5.0 <= others.rate <= 6.0
+    assert others.reserved(10.0) >= others.rate * 10
+
+
+@pytest.mark.anyio
+async def test_what_others_will_spend_before_reset_is_left_to_them():
+    clock = FakeClock()
+    budget = RateBudget(clock=clock)
+    reset = clock.time() + 15
+    for i in range(60):  # others spend 10 a second beside our 10: 20 fewer left a second
+        turn = await budget.acquire("GET a")
+        clock.advance(0.1)
+        budget.release(turn, headers(300, 300 - 2 * (i + 1), reset))
+    assert 8.0 <= budget.others_rate <= 10.0
+    # 160 left with 10 s to go: alone, a burst; beside others taking ~90 (and a margin for
+    # them), what is left of it is spread.
+    budget.release(await budget.acquire("GET a"), headers(300, 160, clock.time() + 10))
+    budget.release(await budget.acquire("GET a"), None)
+    assert (await budget.acquire("GET a")).waited > 0.0
+
+
+class HeldClock(FakeClock):
+    """A fake clock whose sleeps wait until the test moves time past their end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._moved = anyio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        until = self.now() + seconds
+        while self.now() < until:
+            await self._moved.wait()
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        self._moved.set()
+        self._moved = anyio.Event()
+
+
+@pytest.mark.anyio
+async def test_a_429_holds_the_calls_already_waiting_their_turn():
+    """Callers asleep until their spread-out start were planned before the 429: they must not
+    wake into the spent window."""
+    clock = HeldClock()
+    budget = RateBudget(clock=clock)
+    budget.release(await budget.acquire(), headers(300, 5, clock.time() + 10))
+    woke: list[float] = []
+
+    async def go() -> None:
+        await budget.acquire()
+        woke.append(clock.now())
+
+    started = clock.now()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(go)  # goes now
+        tg.start_soon(go)  # planned for 2.5 s on: 5 left, 1 in flight, 10 s to Reset
+        await anyio.wait_all_tasks_blocked()
+        budget.pause(30.0, "rate_limited")  # the first one's answer was a 429
+        for _ in range(40):
+            clock.advance(1.0)
+            await anyio.wait_all_tasks_blocked()
+    assert woke[0] == started
+    assert woke[1] - started >= 30.0
