@@ -207,6 +207,13 @@ def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]
     help="JSON file with the companies, projects and clients to start with.",
 )
 @click.option(
+    "--earlier-drawing-uploads",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Processed drawing uploads the first project already has (an old project's history).",
+)
+@click.option(
     "--storage-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -285,6 +292,7 @@ def _emulator_config(o: dict[str, Any]) -> EmulatorConfig:
         ),
         storage_dir=o["storage_dir"],
         seed_file=o["seed_file"],
+        earlier_drawing_uploads=o["earlier_drawing_uploads"],
         log_requests=not o["quiet"],
     )
 

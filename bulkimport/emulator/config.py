@@ -135,6 +135,9 @@ class EmulatorConfig:
     wan: Wan = field(default_factory=Wan)
     storage_dir: Path | None = None  # None: a temporary folder removed at shutdown
     seed_file: Path | None = None
+    # Processed drawing uploads the first project already has, as an old project does: the
+    # List of drawing uploads has no filter, so they are what reading it costs.
+    earlier_drawing_uploads: int = 0
     log_requests: bool = False
 
     def __post_init__(self) -> None:
@@ -145,6 +148,8 @@ class EmulatorConfig:
             raise ValueError("processing_delay must not be negative")
         if self.default_per_page < 1 or self.max_per_page < 1:
             raise ValueError("page sizes must be at least 1")
+        if self.earlier_drawing_uploads < 0:
+            raise ValueError("earlier_drawing_uploads must not be negative")
         if self.max_imports_per_upload is not None and self.max_imports_per_upload < 1:
             raise ValueError("max_imports_per_upload must be at least 1")
         if self.missing_company_status not in (400, 403):

@@ -8,11 +8,14 @@ Seed file shape (every id is optional and assigned when left out):
             "drawing_areas": [{"name": "...",
                 "drawings": [{"number": "A-101", "title": "...", "discipline": "Architectural",
                               "sheet_number": "1"}]}],
-            "drawing_sets": [{"name": "...", "date": "2026-01-15"}]}]}]}
+            "drawing_sets": [{"name": "...", "date": "2026-01-15"}],
+            "earlier_drawing_uploads": 5000}]}]}
 
 A drawing's `sheet_number` is optional: several drawings of one number with different sheet
-numbers are the sheets of one multi-sheet drawing. Clients without `companies` are connected to every seeded company. The first client, company and
-project are the ones `bulkimport emulator` prints.
+numbers are the sheets of one multi-sheet drawing. Clients without `companies` are connected to
+every seeded company. The first client, company and project are the ones `bulkimport emulator`
+prints. `earlier_drawing_uploads` gives a project the history of an old one (see
+`plant_earlier_uploads`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .world import ApiClient, Company, Drawing, DrawingArea, DrawingSet, Project, World
+from .clock import iso
+from .ids import new_ulid
+from .world import (
+    ApiClient,
+    Company,
+    Drawing,
+    DrawingArea,
+    DrawingSet,
+    DrawingUpload,
+    LogImport,
+    Project,
+    World,
+)
+
+# How far apart, in seconds, the earlier drawing uploads were made; the newest a step ago.
+EARLIER_STEP = 60.0
 
 DEFAULT_SEED: dict[str, Any] = {
     "clients": [
@@ -61,16 +79,75 @@ def load_seed_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def plant(world: World, seed: dict[str, Any]) -> None:
-    """Create the seed's records in `world`."""
+def plant(world: World, seed: dict[str, Any], earlier_drawing_uploads: int = 0) -> None:
+    """Create the seed's records in `world`, and `earlier_drawing_uploads` more drawing uploads
+    in the first project than the seed gives it."""
     try:
-        _plant(world, seed)
+        earlier = _plant(world, seed)
+        if earlier_drawing_uploads and earlier:
+            earlier[0] = (earlier[0][0], earlier[0][1] + earlier_drawing_uploads)
+        for project, count in earlier:
+            plant_earlier_uploads(world, project, count)
     except (KeyError, TypeError, ValueError) as exc:
         raise SeedError(f"seed data has a bad entry: {exc!r}") from exc
 
 
-def _plant(world: World, seed: dict[str, Any]) -> None:
+def plant_earlier_uploads(world: World, project: Project, count: int) -> None:
+    """`count` drawing uploads the project had before the emulator started, so that listing
+    drawing uploads costs what it costs on an old project (the List has no filter: a client
+    pages through all of them). Each is processed (`reviewed`) and holds one drawing log
+    import, made by the first client's user a minute before the next, in the project's first
+    area and set. They are history only: their sheets are not in the drawing log (seed
+    drawings for that), and the List gives them before any upload made later (it lists
+    drawing uploads in the order they were made)."""
+    if count < 0:
+        raise ValueError(f"earlier_drawing_uploads must not be negative, got {count}")
+    if not count:
+        return
+    sets = world.sets_of(project.id)
+    if not sets:
+        raise ValueError(f"earlier drawing uploads need a drawing set in project {project.id}")
+    areas = world.areas_of(project.id)
+    user_id = next(iter(world.clients.values())).user_id
     now = world.clock.now()
+    for n in range(count):
+        made = now - (count - n) * EARLIER_STEP
+        upload = DrawingUpload(
+            id=world.next_id(),
+            project_id=project.id,
+            company_id=project.company_id,
+            created_by_id=user_id,
+            created_at=made,
+            drawing_area_id=areas[0].id if areas else None,
+            drawing_set_id=sets[0].id,
+            drawing_number_contains_revision=False,
+            get_info_from_filename=True,
+            imports=[
+                LogImport(
+                    id=world.next_id(),
+                    upload_uuid=new_ulid(made),
+                    filename=f"earlier-{n + 1:06d}.pdf",
+                    drawing_set_id=sets[0].id,
+                    drawing_date=iso(made)[:10],
+                    received_date=None,
+                    default_revision="0",
+                    drawing_id=None,
+                    custom_fields={},
+                )
+            ],
+            idempotency_token=None,
+            api_version="v1.1",
+            outcome="reviewed",
+            settled=True,
+        )
+        world.drawing_uploads[upload.id] = upload
+
+
+def _plant(world: World, seed: dict[str, Any]) -> list[tuple[Project, int]]:
+    """The seed's companies, projects, areas, drawings, sets and clients; each project with
+    the number of earlier drawing uploads the seed gives it, planted once the clients are."""
+    now = world.clock.now()
+    earlier: list[tuple[Project, int]] = []
     for c in seed["companies"]:
         company = Company(id=int(c.get("id") or world.next_id()), name=str(c["name"]))
         world.companies[company.id] = company
@@ -79,6 +156,7 @@ def _plant(world: World, seed: dict[str, Any]) -> None:
                 id=int(p.get("id") or world.next_id()), company_id=company.id, name=str(p["name"])
             )
             world.projects[project.id] = project
+            earlier.append((project, int(p.get("earlier_drawing_uploads") or 0)))
             for a in p.get("drawing_areas", []):
                 area = DrawingArea(
                     id=int(a.get("id") or world.next_id()),
@@ -121,6 +199,7 @@ def _plant(world: World, seed: dict[str, Any]) -> None:
             else all_companies,
         )
         world.clients[client.client_id] = client
+    return earlier
 
 
 def summary(world: World) -> dict[str, Any]:

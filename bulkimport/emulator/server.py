@@ -32,7 +32,7 @@ MAX_API_BODY = 10 * 1024 * 1024
 def build_world(config: EmulatorConfig, storage_dir: Path) -> World:
     world = World(config=config, clock=Clock(), storage_dir=storage_dir)
     seed = load_seed_file(config.seed_file) if config.seed_file else DEFAULT_SEED
-    plant(world, seed)
+    plant(world, seed, config.earlier_drawing_uploads)
     return world
 
 

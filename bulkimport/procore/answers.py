@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from bulkimport.errors import UnexpectedAnswer
 from bulkimport.models import Ticket
@@ -30,6 +30,37 @@ def day(value: Any) -> str | None:
 
 def _id_or_none(value: Any) -> int | None:
     return int(value) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class ListSize:
+    """How long a list is, as one page's `Total` and `Per-Page` headers say (REF, every list;
+    procore-api.md 3.3): what reading all of it costs, in requests."""
+
+    total: int
+    per_page: int  # the page size Procore granted, which may be less than the one asked for
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @classmethod
+    def of(cls, headers: Mapping[str, str]) -> ListSize | None:
+        """None when the answer does not say (both headers, whole numbers, a page of one or
+        more): a size made up would be a guess."""
+        try:
+            total, per_page = int(headers["Total"]), int(headers["Per-Page"])
+        except (KeyError, ValueError):
+            return None
+        return cls(total, per_page) if total >= 0 and per_page >= 1 else None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a list: its items, and the list's size as that answer gives it."""
+
+    items: list[T]
+    size: ListSize | None
 
 
 @dataclass(frozen=True, slots=True)

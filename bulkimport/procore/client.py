@@ -34,6 +34,8 @@ from bulkimport.procore.answers import (
     DrawingSet,
     DrawingUploadState,
     ListedDrawingUpload,
+    ListSize,
+    Page,
     Revision,
     TokenInfo,
     parsed,
@@ -208,11 +210,24 @@ class ProcoreClient:
     ) -> AsyncIterator[list[T]]:
         """Each page of a paginated list in turn, following `Link: rel="next"` to the end,
         every item read by `read`."""
+        async for page in self.sized_pages(path, endpoint, read, params):
+            yield page.items
+
+    async def sized_pages(
+        self,
+        path: str,
+        endpoint: str,
+        read: Callable[[Any], T],
+        params: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Page[T]]:
+        """`pages`, each with the list's size as its answer gives it: a caller that may stop
+        early learns what reading on would cost."""
         url: str | None = f"{self.settings.api_base}{path}"
         query: Mapping[str, str] | None = {"per_page": "1000", **(params or {})}
         while url:
             reply = await self._send(Request("GET", url, endpoint, params=query))
-            yield parsed(endpoint, reply.status, reply.body, lambda body: _items(body, read))
+            items = parsed(endpoint, reply.status, reply.body, lambda body: _items(body, read))
+            yield Page(items, ListSize.of(reply.headers))
             found = _NEXT_LINK.search(reply.headers.get("Link", ""))
             url, query = (found.group(1), None) if found else (None, None)
 
@@ -381,8 +396,10 @@ class ProcoreClient:
             {"view": "with_drawing_log_imports"},
         )
 
-    async def drawing_uploads(self) -> list[DrawingUploadState]:
-        return await self.list_all(
+    def drawing_upload_pages(self) -> AsyncIterator[Page[DrawingUploadState]]:
+        """The project's drawing uploads, a page at a time, with the list's size: the List
+        has no filter, so it holds every drawing upload the project ever had."""
+        return self.sized_pages(
             f"{self._project}/drawing_uploads", UPLOADS_ENDPOINT, DrawingUploadState.of
         )
 

@@ -202,3 +202,27 @@ async def test_list_is_paginated_and_can_include_imports():
 async def test_show_of_an_unknown_upload_is_404(procore: Procore):
     path = f"/rest/v1.1/projects/{procore.project_id}/drawing_uploads/77"
     assert (await procore.call("GET", path)).status == 404
+
+
+async def test_a_project_can_start_with_the_history_of_an_old_one():
+    """`earlier_drawing_uploads`: processed drawing uploads, each with its import, listed in
+    pages with the documented headers (default page size, the largest one granted), before
+    the uploads made later, and each one shown on its own."""
+    async with running(earlier_drawing_uploads=2500) as procore:
+        created = await procore.drawing_upload([entry(await procore.uploaded())])
+        path = f"/rest/v1.1/projects/{procore.project_id}/drawing_uploads"
+        first = await procore.call("GET", path)
+        assert (first.headers["Total"], first.headers["Per-Page"]) == ("2501", "100")
+        assert 'page=26&per_page=100>; rel="last"' in first.headers["Link"]
+        assert {u["status"] for u in first.json()} == {"reviewed"}
+        last = await procore.call("GET", f"{path}?per_page=5000&page=3")
+        assert last.headers["Per-Page"] == "1000"  # clamped to the largest page
+        assert [u["id"] for u in last.json()][-1] == created.json()["id"]
+        assert len(last.json()) == 501
+        earlier = first.json()[0]
+        shown = await procore.call("GET", f"{path}/{earlier['id']}?view=with_drawing_log_imports")
+        assert shown.status == 200
+        (imported,) = shown.json()["drawing_log_imports"]
+        assert imported["filename"] == "earlier-000001.pdf"
+        assert earlier["created_at"] < created.json()["created_at"]
+        assert earlier["drawing_set_id"] == procore.set_ids[0]

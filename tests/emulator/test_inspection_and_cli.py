@@ -59,6 +59,7 @@ async def test_seed_file_sets_ids_names_and_clients(tmp_path: Path):
                             }
                         ],
                         "drawing_sets": [{"id": 40, "name": "Tender"}],
+                        "earlier_drawing_uploads": 3,
                     }
                 ],
             }
@@ -77,6 +78,29 @@ async def test_seed_file_sets_ids_names_and_clients(tmp_path: Path):
         await procore.uploaded()
         (upload,) = (await procore.state("uploads"))["uploads"]
         assert upload["owner_user_id"] == 42
+        earlier = (await procore.state("drawing_uploads"))["drawing_uploads"]
+        assert [(u["drawing_area_id"], u["drawing_set_id"]) for u in earlier] == [(30, 40)] * 3
+        assert {(u["status"], u["created_by_id"], len(u["imports"])) for u in earlier} == {
+            ("reviewed", 42, 1)
+        }
+
+
+async def test_earlier_drawing_uploads_need_a_set_and_a_count_of_at_least_0(tmp_path: Path):
+    from bulkimport.emulator import SeedError
+
+    path = tmp_path / "seed.json"
+    for count, problem in ((2, "need a drawing set"), (-1, "must not be negative")):
+        project = {"name": "Depot", "earlier_drawing_uploads": count}
+        seed = {
+            "clients": [{"client_id": "mine", "client_secret": "pw"}],
+            "companies": [{"name": "Acme", "projects": [project]}],
+        }
+        path.write_text(json.dumps(seed))
+        with pytest.raises(SeedError, match=problem):
+            async with serve(EmulatorConfig(seed_file=path)):
+                pass
+    with pytest.raises(ValueError, match="must not be negative"):
+        EmulatorConfig(earlier_drawing_uploads=-1)
 
 
 def test_cli_prints_one_json_line_and_stops_on_ctrl_c():
@@ -166,6 +190,8 @@ def test_cli_options_for_each_reading_reach_the_config():
         "7",
         "--rate-limit-scope",
         "endpoint",
+        "--earlier-drawing-uploads",
+        "5000",
     ]
     config = _emulator_config(emulator.make_context("emulator", args).params)
     assert config.require_project_id is True
@@ -178,6 +204,7 @@ def test_cli_options_for_each_reading_reach_the_config():
     assert config.rate_limits.retry_after is False
     assert config.faults.retry_after_503 == 7
     assert config.rate_limits.scope == "endpoint"
+    assert config.earlier_drawing_uploads == 5000
     defaults = _emulator_config(emulator.make_context("emulator", []).params)
     assert defaults == EmulatorConfig(log_requests=True)
 
