@@ -20,7 +20,8 @@ import anyio
 
 from bulkimport.errors import AuthenticationError, ConfigError, FileRejected, ProcoreError
 from bulkimport.procore.answers import DrawingArea, DrawingSet, TokenInfo
-from bulkimport.procore.client import TOKEN_ENDPOINT, ProcoreClient
+from bulkimport.procore.client import ProcoreClient
+from bulkimport.procore.request import TOKEN_ENDPOINT
 from bulkimport.settings import Credentials, Settings
 from bulkimport.source.manifest import read_manifest
 from bulkimport.source.scan import describe, walk

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import aiohttp
@@ -43,6 +42,15 @@ from bulkimport.procore.answers import (
 )
 from bulkimport.procore.boundary import Reply, procore_errors, procore_reply
 from bulkimport.procore.pacing import RateBudget
+from bulkimport.procore.request import (
+    AREAS_ENDPOINT,
+    COMPANY_UPLOAD_ENDPOINT,
+    PROJECT_UPLOAD_ENDPOINT,
+    TOKEN_ENDPOINT,
+    TOKEN_INFO_ENDPOINT,
+    UPLOADS_ENDPOINT,
+    Request,
+)
 from bulkimport.procore.retry import procore_retrier
 from bulkimport.settings import Credentials, ProcoreSettings
 
@@ -51,27 +59,7 @@ log = structlog.get_logger("bulkimport.procore.client")
 T = TypeVar("T")
 
 RENEW_BEFORE = 300.0  # renew a token this long before it expires, or at 3/4 of a short life
-TOKEN_ENDPOINT = "POST /oauth/token"
-TOKEN_INFO_ENDPOINT = "GET /oauth/token/info"
-AREAS_ENDPOINT = "GET /rest/v1.1/projects/{id}/drawing_areas"
-UPLOADS_ENDPOINT = "GET /rest/v1.1/projects/{id}/drawing_uploads"
-PROJECT_UPLOAD_ENDPOINT = "POST /rest/v1.1/projects/{id}/uploads"
-COMPANY_UPLOAD_ENDPOINT = "POST /rest/v1.1/companies/{id}/uploads"
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One Procore call, as every attempt of it sends it."""
-
-    method: str
-    url: str
-    endpoint: str  # the template it is counted and reported under
-    with_token: bool = True
-    json: Any = None
-    data: Mapping[str, str] | None = None
-    params: Mapping[str, str] | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class ProcoreClient:
