@@ -89,6 +89,38 @@ async def test_eta_waits_for_the_budget_when_requests_are_the_bottleneck():
 
 
 @pytest.mark.anyio
+async def test_eta_prices_per_endpoint_budgets_side_by_side():
+    """The same run's ETA under one shared budget and under one per endpoint: per endpoint
+    the two endpoints' requests go side by side, so the wait for the budget halves."""
+    etas = []
+    for per_endpoint in (False, True):
+        clock = FakeClock()
+        stats = busy_stats(clock)
+        stats.files = 1000  # 400 uploaded in 10 s: the budget, not the bytes, sets the ETA
+        stats.uploaded = 400
+        stats.requests = {"POST drawings": 400, "POST uploads": 400}
+        stats.budget = RateBudget(clock=clock)
+        reset = clock.time() + 10
+        for endpoint in ("POST drawings", "POST uploads"):
+            remaining = 59 if per_endpoint else (58 if endpoint == "POST uploads" else 59)
+            turn = await stats.budget.acquire(endpoint)
+            stats.budget.release(
+                turn,
+                {
+                    "X-Rate-Limit-Limit": "60",
+                    "X-Rate-Limit-Remaining": str(remaining),
+                    "X-Rate-Limit-Reset": str(reset),
+                },
+            )
+        assert stats.budget.scope == ("endpoint" if per_endpoint else "shared")
+        eta = stats.eta()
+        assert eta is not None
+        etas.append(eta)
+    shared, side_by_side = etas
+    assert side_by_side == pytest.approx(shared / 2, rel=0.1)
+
+
+@pytest.mark.anyio
 async def test_figures_take_files_in_flight_from_the_journal_and_outcomes_from_the_run():
     clock = FakeClock()
     stats = busy_stats(clock)
