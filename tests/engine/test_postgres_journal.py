@@ -1,0 +1,129 @@
+"""The journal in PostgreSQL as a user meets it through `bulkimport run` and `status`: a value
+that is neither a path nor a postgresql:// URL, a password in the URL, a server out of reach
+and a second run on the same project are each refused before anything is sent to Procore."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from bulkimport.emulator import RunningEmulator
+from bulkimport.journal.store import Journal
+from bulkimport.settings import load_settings
+
+from .test_cli import bulkimport, emu, project
+
+pytestmark = pytest.mark.anyio
+
+__all__ = ["emu"]  # the fixture, shared with test_cli
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def run(config: Path, *args: str) -> tuple[int, str]:
+    done = await bulkimport("run", "--config", str(config), "--log-format", "json", *args)
+    return done.returncode, done.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    "journal", ["mysql://importer@db.example.com/drawings", "http://127.0.0.1/journal"]
+)
+async def test_a_journal_url_of_another_scheme_is_refused_before_anything_is_sent(
+    emu: RunningEmulator, tmp_path: Path, journal: str
+):
+    config = project(emu, tmp_path, journal=journal)
+    code, stderr = await run(config)
+    assert code == 2, stderr
+    scheme = journal.split(":")[0]
+    assert f"must be a file path (SQLite) or a postgresql:// URL, not a {scheme}:// URL" in stderr
+    # Before, such a value became a SQLite file in a folder named after the URL.
+    left = sorted([p.name async for p in anyio.Path(tmp_path).iterdir()])
+    assert left == ["bulkimport.toml", "drawings"]
+    assert emu.world.ledger.requests == {}
+    # The command line's --journal is checked as the config's is.
+    code, stderr = await run(project(emu, tmp_path), "--journal", journal)
+    assert code == 2, stderr
+    assert f"not a {scheme}:// URL" in stderr
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        "postgresql://importer:s3cret-pw@db.example.com/drawings",
+        "postgres://importer@db.example.com/drawings?password=s3cret-pw",
+    ],
+)
+async def test_a_password_in_the_journal_url_is_refused_and_never_repeated(
+    emu: RunningEmulator, tmp_path: Path, journal: str
+):
+    code, stderr = await run(project(emu, tmp_path, journal=journal))
+    assert code == 2, stderr
+    assert "the password must not be in the journal URL" in stderr
+    assert "set PGPASSWORD in the environment, or put the password in ~/.pgpass" in stderr
+    assert "s3cret-pw" not in stderr
+    assert emu.world.ledger.requests == {}
+
+
+async def test_a_server_out_of_reach_stops_the_run_before_anything_is_sent(
+    emu: RunningEmulator, tmp_path: Path
+):
+    journal = f"postgresql://importer@127.0.0.1:{closed_port()}/drawings"
+    config = project(emu, tmp_path, journal=journal)
+    code, stderr = await run(config)
+    assert code == 3, stderr
+    assert f"stopped: cannot reach the journal database {journal}: " in stderr
+    assert "Connection refused" in stderr
+    assert emu.world.ledger.requests == {}  # not even a token
+    # The dry run reads the journal too, and says the same.
+    code, stderr = await run(config, "--dry-run")
+    assert (code, "cannot reach the journal database" in stderr) == (3, True), stderr
+
+
+async def test_a_second_run_on_the_same_project_is_refused_by_the_advisory_lock(
+    emu: RunningEmulator, tmp_path: Path, postgres_url: str
+):
+    config = project(emu, tmp_path, journal=postgres_url)
+    settings = load_settings(config)
+    running = await Journal.open(settings.engine.journal, project_id=settings.procore.project_id)
+    try:
+        code, stderr = await run(config)
+    finally:
+        await running.close()
+    assert code == 3, stderr
+    assert f"holds the lock on project {settings.procore.project_id} in the journal" in stderr
+    assert "bulkimport pid" in stderr  # who holds it, as its session named itself
+    assert emu.world.ledger.requests == {}
+    # Another project's run is not held up by it.
+    other = await Journal.open(settings.engine.journal, project_id=1)
+    await (await Journal.open(settings.engine.journal, project_id=2)).close()
+    await other.close()
+
+
+async def test_a_run_and_its_status_on_a_postgresql_journal(
+    emu: RunningEmulator, tmp_path: Path, postgres_url: str
+):
+    config = project(emu, tmp_path, journal=postgres_url)
+    code, stderr = await run(config)
+    assert code == 0, stderr
+    done = await bulkimport("status", "--config", str(config))
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr
+    assert f"journal {postgres_url}" in out
+    assert "verified   4" in out
+    assert "exit status 0" in out  # the record the run left beside the config
+    # Run again: nothing changed, so nothing is sent but the token.
+    before: dict[str, Any] = dict(emu.world.ledger.requests)
+    code, stderr = await run(config)
+    assert code == 0, stderr
+    sent = {k: n - before.get(k, 0) for k, n in emu.world.ledger.requests.items()}
+    assert {k for k, n in sent.items() if n} <= {"POST /oauth/token"}
