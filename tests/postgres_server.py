@@ -24,6 +24,7 @@ import psycopg
 BIN = Path(os.environ.get("BULKIMPORT_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "postgres"  # the cluster's own superuser, trusted on loopback only
 ACCOUNT = "bulkimport-pg"  # made when there is no `nobody` to run the server as
+PASSWORD_ROLE = "importer"  # the one role that must give a password
 
 
 class Unavailable(Exception):
@@ -48,6 +49,19 @@ class PostgresServer:
         with self.admin() as db:
             db.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return self.url(name)
+
+    def password_role(self, database: str, password: str) -> str:
+        """PASSWORD_ROLE with `password`, allowed to create tables in `database`; its URL,
+        without the password."""
+        with self.admin() as db:
+            exists = db.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (PASSWORD_ROLE,))
+            verb = "ALTER" if exists.fetchone() else "CREATE"
+            # Utility statements take no parameters: the test's own password, quoted.
+            quoted = password.replace("'", "''")
+            db.execute(f"{verb} ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{quoted}'".encode())
+        with psycopg.connect(self.url(database), autocommit=True) as db:
+            db.execute(f"GRANT ALL ON SCHEMA public TO {PASSWORD_ROLE}".encode())
+        return f"postgresql://{PASSWORD_ROLE}@{self.host}:{self.port}/{database}"
 
     def drop_database(self, name: str) -> None:
         with self.admin() as db:
@@ -84,6 +98,7 @@ def start() -> PostgresServer:
     # UTF-8 (--no-locale alone would make it SQL_ASCII); no fsync for a throwaway cluster.
     options = ("-U", SUPERUSER, "-A", "trust", "--no-locale", "-E", "UTF8", "--no-sync")
     _as(account, "initdb", "-D", str(data), *options)
+    _write_hba(data / "pg_hba.conf", account)
     settings = f"-h 127.0.0.1 -p {port} -k {folder} -c fsync=off -c full_page_writes=off"
     settings += " -c max_connections=200"  # tests kill clients; their sessions end a moment later
     try:
@@ -94,6 +109,19 @@ def start() -> PostgresServer:
         shutil.rmtree(folder, ignore_errors=True)
         raise RuntimeError(f"{exc}\n{log}") from None
     return PostgresServer(folder, port, account)
+
+
+def _write_hba(path: Path, account: str | None) -> None:
+    """Every role trusted on loopback and the socket, except PASSWORD_ROLE: the tests that log
+    in as it show that libpq takes the password from the environment, as bulkimport says."""
+    path.write_text(
+        "local all all trust\n"
+        f"host all {PASSWORD_ROLE} 127.0.0.1/32 scram-sha-256\n"
+        "host all all 127.0.0.1/32 trust\n",
+        encoding="utf-8",
+    )
+    if account is not None:
+        shutil.chown(path, account)
 
 
 def _as(account: str | None, program: str, *arguments: str) -> None:

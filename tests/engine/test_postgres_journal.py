@@ -1,6 +1,7 @@
 """The journal in PostgreSQL as a user meets it through `bulkimport run` and `status`: a value
 that is neither a path nor a postgresql:// URL, a password in the URL, a server out of reach
-and a second run on the same project are each refused before anything is sent to Procore."""
+and a second run on the same project are each refused before anything is sent to Procore; the
+password comes from where libpq looks for it (PGPASSWORD, a password file), never the config."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any
 import anyio
 import pytest
 
+from bulkimport import journal_location
 from bulkimport.emulator import RunningEmulator
+from bulkimport.errors import JournalUnavailable
 from bulkimport.journal.store import Journal
 from bulkimport.settings import load_settings
+from tests.postgres_server import PostgresServer
 
 from .test_cli import bulkimport, emu, project
 
@@ -127,3 +131,32 @@ async def test_a_run_and_its_status_on_a_postgresql_journal(
     assert code == 0, stderr
     sent = {k: n - before.get(k, 0) for k, n in emu.world.ledger.requests.items()}
     assert {k for k, n in sent.items() if n} <= {"POST /oauth/token"}
+
+
+async def test_the_password_comes_from_pgpassword_or_a_password_file(
+    postgres_server: PostgresServer,
+    postgres_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    url = postgres_server.password_role(postgres_url.rsplit("/", 1)[1], "right-pw")
+    location = journal_location.parse("engine.journal", url)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no.pgpass"))  # not this machine's
+    with pytest.raises(JournalUnavailable, match="set PGPASSWORD in the environment") as none:
+        await Journal.open(location)
+    assert "password" in str(none.value)
+    monkeypatch.setenv("PGPASSWORD", "wrong-pw")
+    with pytest.raises(JournalUnavailable, match="password authentication failed") as wrong:
+        await Journal.open(location)
+    assert "wrong-pw" not in str(wrong.value)
+    monkeypatch.setenv("PGPASSWORD", "right-pw")
+    await (await Journal.open(location)).close()
+    monkeypatch.delenv("PGPASSWORD")
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"127.0.0.1:{postgres_server.port}:*:importer:right-pw\n")
+    passfile.chmod(0o600)  # libpq ignores a password file others can read
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    journal = await Journal.open(location)
+    assert await journal.counts() == {}
+    await journal.close()
