@@ -9,6 +9,7 @@ Every call is blocking: the Journal runs each on its worker thread, one at a tim
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -56,6 +57,11 @@ class Dialect:
         return statement.replace("%", "%%").replace("?", self.placeholder)
 
 
+def lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock's key for `name`: 64 bits of its hash, signed as a bigint."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 SQLITE = Dialect(
     name="sqlite",
     placeholder="?",
@@ -69,7 +75,7 @@ POSTGRES = Dialect(
     has_meta="SELECT 1 WHERE to_regclass('meta') IS NOT NULL",
     key_text='TEXT COLLATE "C"',
     # A transaction-level advisory lock: released at commit, and apart from the run's lock.
-    setup_lock="SELECT pg_advisory_xact_lock(7262773615716134400)",
+    setup_lock=f"SELECT pg_advisory_xact_lock({lock_key('bulkimport.schema')})",
 )
 
 

@@ -14,7 +14,6 @@ no lock and opens its session read-only.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import socket
 from collections.abc import Iterator, Sequence
@@ -26,8 +25,8 @@ import structlog
 from psycopg.rows import RowMaker
 
 from bulkimport.errors import JournalBusy, JournalError, JournalUnavailable
-from bulkimport.journal.database import POSTGRES, Database
-from bulkimport.journal.schema import check_version, prepare
+from bulkimport.journal.database import POSTGRES, Database, lock_key
+from bulkimport.journal.schema import check_version, prepare, stored_version
 from bulkimport.journal_location import PASSWORD_HINT, JournalUrl
 
 log = structlog.get_logger("bulkimport.journal")
@@ -50,12 +49,6 @@ class Record:
     def keys(self) -> list[str]:
         return list(self._index)
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
 
 def records(cursor: psycopg.Cursor[Any]) -> RowMaker[Record]:
     index = {column.name: i for i, column in enumerate(cursor.description or ())}
@@ -67,33 +60,48 @@ def records(cursor: psycopg.Cursor[Any]) -> RowMaker[Record]:
 
 
 def run_lock_key(project_id: int | None) -> int:
-    """The advisory lock's key for runs on a project: 64 bits of a hash, signed as PostgreSQL's
-    bigint is. Advisory locks are per database, so one key per project in one journal."""
-    digest = hashlib.sha256(f"bulkimport.run:{project_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+    """The advisory lock's key for runs on a project. Advisory locks are per database, so one
+    key per project in one journal."""
+    return lock_key(f"bulkimport.run:{project_id}")
 
 
-def open_database(
-    url: JournalUrl, readonly: bool, project_id: int | None, checked: bool = True
-) -> Database:
+def open_database(url: JournalUrl, readonly: bool, project_id: int | None) -> Database:
     """The journal in the database at `url`, its schema made current and the run's lock held;
-    read-only, neither lock nor change (and unchecked, if the caller checks it)."""
-    connection = _connect(url, readonly)
-    db = Database(connection, POSTGRES)
-    try:
+    read-only, neither lock nor change."""
+    db = Database(_connect(url, readonly), POSTGRES)
+    with _closed_on_failure(db, url):
         if readonly:
-            if checked:
-                check_version(db, str(url))
+            check_version(db, str(url))
         else:
-            _hold_run_lock(connection, url, project_id)
+            _hold_run_lock(db, url, project_id)
             _name_the_holder(url.local)
             prepare(db, str(url))
-    except (psycopg.Error, JournalError) as exc:
-        db.close()
-        if isinstance(exc, JournalError):
-            raise
-        raise JournalError(f"cannot open journal {url}: {_reason(exc)}") from None
     return db
+
+
+def open_if_present(url: JournalUrl) -> Database | None:
+    """The journal read-only, or None when the database holds none yet (no run made it)."""
+    db = Database(_connect(url, readonly=True), POSTGRES)
+    with _closed_on_failure(db, url):
+        if stored_version(db) is None:
+            db.close()
+            return None
+        check_version(db, str(url))
+    return db
+
+
+@contextlib.contextmanager
+def _closed_on_failure(db: Database, url: JournalUrl) -> Iterator[None]:
+    """On a failure the session ends, and any lock it took with it; the driver's errors
+    become the journal's."""
+    try:
+        yield
+    except JournalError:
+        db.close()
+        raise
+    except psycopg.Error as exc:
+        db.close()
+        raise JournalError(f"cannot open journal {url}: {_reason(exc)}") from None
 
 
 def _connect(url: JournalUrl, readonly: bool) -> psycopg.Connection[Record]:
@@ -120,15 +128,13 @@ def _reason(exc: psycopg.Error) -> str:
     return " ".join(str(exc).split())
 
 
-def _hold_run_lock(
-    connection: psycopg.Connection[Record], url: JournalUrl, project_id: int | None
-) -> None:
+def _hold_run_lock(db: Database, url: JournalUrl, project_id: int | None) -> None:
     key = run_lock_key(project_id)
-    (taken,) = connection.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() or (False,)
-    if taken:
+    taken = db.first("SELECT pg_try_advisory_lock(?)", (key,))
+    if taken is not None and taken[0]:
         log.debug("journal.locked", journal=str(url), project=project_id)
         return
-    holder = _holder(connection, key) or "another session"
+    holder = _holder(db, key) or "another session"
     project = f"project {project_id}" if project_id is not None else "this journal"
     raise JournalBusy(
         f"another bulkimport run ({holder}) holds the lock on {project} in the journal {url}; "
@@ -136,16 +142,16 @@ def _hold_run_lock(
     )
 
 
-def _holder(connection: psycopg.Connection[Record], key: int) -> str | None:
+def _holder(db: Database, key: int) -> str | None:
     """Who holds the lock, as its session named itself; None when that cannot be seen."""
     unsigned = key % 2**64  # pg_locks shows a bigint key as two oids: high and low 32 bits
-    found = connection.execute(
+    found = db.first(
         "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
         " WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1"
-        " AND l.classid::bigint = %s AND l.objid::bigint = %s"
+        " AND l.classid::bigint = ? AND l.objid::bigint = ?"
         " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
         (unsigned >> 32, unsigned & 0xFFFFFFFF),
-    ).fetchone()
+    )
     return str(found[0]) if found and found[0] else None
 
 

@@ -34,7 +34,6 @@ from bulkimport.journal.rows import (
     PendingBatch,
     row_from,
 )
-from bulkimport.journal.schema import check_version, stored_version
 from bulkimport.journal_location import JournalLocation, JournalUrl
 from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Target
 
@@ -71,12 +70,8 @@ class Journal:
     def _open_if_present(cls, path: JournalLocation) -> Journal | None:
         if isinstance(path, Path):
             return cls._open(path, True, None) if path.exists() else None
-        database = postgres.open_database(path, readonly=True, project_id=None, checked=False)
-        if stored_version(database) is None:
-            database.close()
-            return None
-        check_version(database, str(path))
-        return cls(database, path)
+        database = postgres.open_if_present(path)
+        return None if database is None else cls(database, path)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)

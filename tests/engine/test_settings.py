@@ -312,8 +312,9 @@ def test_the_journal_is_a_path_or_a_postgresql_url(tmp_path: Path):
     assert journal(url) == JournalUrl(
         url, Path("/srv/bulkimport-journal-db.example.com-5433-drawings")
     )
-    assert str(journal("postgres://importer@db/x")) == "postgres://importer@db/x"
-    assert journal("postgres://importer@db/x").local.name == "bulkimport-journal-db-5432-x"
+    assert journal("postgres://importer@db/x") == JournalUrl(
+        "postgres://importer@db/x", Path("/srv/bulkimport-journal-db-5432-x")
+    )
     for other in ("mysql://importer@db/x", "http://db/x", "file:///var/j.sqlite3"):
         with pytest.raises(ConfigError, match=r"must be a file path \(SQLite\) or a postgresql://"):
             journal(other)
