@@ -5,6 +5,7 @@ password comes from where libpq looks for it (PGPASSWORD, a password file), neve
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,8 @@ import pytest
 
 from bulkimport import journal_location
 from bulkimport.emulator import RunningEmulator
-from bulkimport.errors import JournalUnavailable
+from bulkimport.errors import JournalBusy, JournalUnavailable
 from bulkimport.journal.store import Journal
-from bulkimport.settings import load_settings
 from tests.postgres_server import PostgresServer
 
 from .test_cli import bulkimport, emu, project
@@ -93,24 +93,19 @@ async def test_a_server_out_of_reach_stops_the_run_before_anything_is_sent(
     assert (code, "cannot reach the journal database" in stderr) == (3, True), stderr
 
 
-async def test_a_second_run_on_the_same_project_is_refused_by_the_advisory_lock(
-    emu: RunningEmulator, tmp_path: Path, postgres_url: str
-):
-    config = project(emu, tmp_path, journal=postgres_url)
-    settings = load_settings(config)
-    running = await Journal.open(settings.engine.journal, project_id=settings.procore.project_id)
+async def test_the_advisory_lock_is_the_projects_and_names_its_holder(postgres_url: str):
+    """A second run on the project is refused (at the command line: test_resilience's
+    concurrent run, on both backends), naming the holder's session; another project's run in
+    the same database is not held up."""
+    location = journal_location.parse("engine.journal", postgres_url)
+    running = await Journal.open(location, project_id=7)
     try:
-        code, stderr = await run(config)
+        with pytest.raises(JournalBusy, match="holds the lock on project 7 in the journal") as busy:
+            await Journal.open(location, project_id=7)
+        assert f"bulkimport pid {os.getpid()} on {socket.gethostname()}" in str(busy.value)
+        await (await Journal.open(location, project_id=8)).close()
     finally:
         await running.close()
-    assert code == 3, stderr
-    assert f"holds the lock on project {settings.procore.project_id} in the journal" in stderr
-    assert "bulkimport pid" in stderr  # who holds it, as its session named itself
-    assert emu.world.ledger.requests == {}
-    # Another project's run is not held up by it.
-    other = await Journal.open(settings.engine.journal, project_id=1)
-    await (await Journal.open(settings.engine.journal, project_id=2)).close()
-    await other.close()
 
 
 async def test_a_run_and_its_status_on_a_postgresql_journal(
