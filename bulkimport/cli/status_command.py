@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import anyio
 
 from bulkimport import run_status
+from bulkimport.errors import JournalError
 from bulkimport.estimate import duration
 from bulkimport.journal.store import Journal
 from bulkimport.journal_location import JournalLocation, beside
@@ -58,7 +59,9 @@ async def snapshot(journal: JournalLocation, reader: Journal) -> Snapshot:
 
 async def read(journal: JournalLocation) -> tuple[Snapshot, list[tuple[str, str]]]:
     """The journal's counts and the run's figures, and every failed file with its reason."""
-    reader = await Journal.open(journal, readonly=True)
+    reader = await Journal.open_if_present(journal)
+    if reader is None:  # no file, or a database without the tables
+        raise JournalError(f"no journal at {journal}: nothing has run yet")
     try:
         failed = [
             (r.rel, r.error or "")

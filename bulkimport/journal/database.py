@@ -39,8 +39,8 @@ class Connection(Protocol):
 @dataclass(frozen=True, slots=True)
 class Dialect:
     name: str
-    # The statements are written with `?`; PostgreSQL's driver takes `%s` (and a literal `%`
-    # doubled).
+    # The statements are written with `?` (and never hold a literal one); PostgreSQL's driver
+    # takes `%s`, and a literal `%` doubled.
     placeholder: str
     # One row when the journal's `meta` table exists (a journal, of some version, is there).
     has_meta: str

@@ -112,6 +112,9 @@ async def test_a_run_and_its_status_on_a_postgresql_journal(
     emu: RunningEmulator, tmp_path: Path, postgres_url: str
 ):
     config = project(emu, tmp_path, journal=postgres_url)
+    done = await bulkimport("status", "--config", str(config))
+    assert done.returncode == 2
+    assert f"no journal at {postgres_url}: nothing has run yet" in done.stderr.decode()
     code, stderr = await run(config)
     assert code == 0, stderr
     done = await bulkimport("status", "--config", str(config))
