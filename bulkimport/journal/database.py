@@ -118,10 +118,16 @@ class Database:
 
     def write(self, statements: Iterable[Statement]) -> None:
         """The statements in one transaction; a run of the same statement goes as one
-        executemany (one round trip per batch of rows on PostgreSQL, not one per row)."""
+        executemany (one round trip per batch of rows on PostgreSQL, not one per row). One
+        statement alone is a transaction already (autocommit): no BEGIN and COMMIT around it,
+        which on PostgreSQL would be two more round trips for most transitions."""
+        pending = list(statements)
+        if len(pending) == 1:
+            self.run(*pending[0])
+            return
         with self.transaction():
             cursor = self._connection.cursor()
-            for sql, group in groupby(statements, key=lambda statement: statement[0]):
+            for sql, group in groupby(pending, key=lambda statement: statement[0]):
                 cursor.executemany(self.dialect.sql(sql), [params for _, params in group])
 
     def close(self) -> None:
