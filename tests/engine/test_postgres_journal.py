@@ -17,6 +17,7 @@ from bulkimport import journal_location
 from bulkimport.emulator import RunningEmulator
 from bulkimport.errors import JournalBusy, JournalUnavailable
 from bulkimport.journal.store import Journal
+from bulkimport.journal_location import JournalUrl
 from tests.postgres_server import PostgresServer
 
 from .test_cli import bulkimport, emu, project
@@ -32,6 +33,14 @@ def closed_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def at(url: str, folder: Path) -> JournalUrl:
+    """The journal at `url`, its local files (the run's pid) in `folder`, as a config there
+    would have them."""
+    location = journal_location.parse("engine.journal", url)
+    assert isinstance(location, JournalUrl)
+    return location.anchored(folder)
 
 
 async def run(config: Path, *args: str) -> tuple[int, str]:
@@ -93,11 +102,13 @@ async def test_a_server_out_of_reach_stops_the_run_before_anything_is_sent(
     assert (code, "cannot reach the journal database" in stderr) == (3, True), stderr
 
 
-async def test_the_advisory_lock_is_the_projects_and_names_its_holder(postgres_url: str):
+async def test_the_advisory_lock_is_the_projects_and_names_its_holder(
+    postgres_url: str, tmp_path: Path
+):
     """A second run on the project is refused (at the command line: test_resilience's
     concurrent run, on both backends), naming the holder's session; another project's run in
     the same database is not held up."""
-    location = journal_location.parse("engine.journal", postgres_url)
+    location = at(postgres_url, tmp_path)
     running = await Journal.open(location, project_id=7)
     try:
         with pytest.raises(JournalBusy, match="holds the lock on project 7 in the journal") as busy:
@@ -138,7 +149,7 @@ async def test_the_password_comes_from_pgpassword_or_a_password_file(
     monkeypatch: pytest.MonkeyPatch,
 ):
     url = postgres_server.password_role(postgres_url.rsplit("/", 1)[1], "right-pw")
-    location = journal_location.parse("engine.journal", url)
+    location = at(url, tmp_path)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no.pgpass"))  # not this machine's
     with pytest.raises(JournalUnavailable, match="set PGPASSWORD in the environment") as none:
