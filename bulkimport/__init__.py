@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (redundant alias
     from bulkimport.errors import FileRejected as FileRejected
     from bulkimport.errors import JournalBusy as JournalBusy
     from bulkimport.errors import JournalError as JournalError
+    from bulkimport.errors import JournalUnavailable as JournalUnavailable
     from bulkimport.errors import NotFound as NotFound
     from bulkimport.errors import PolicyExpired as PolicyExpired
     from bulkimport.errors import ProcoreError as ProcoreError
@@ -61,6 +62,7 @@ __all__ = (
     "FileRejected",
     "JournalBusy",
     "JournalError",
+    "JournalUnavailable",
     "NotFound",
     "PlanSummary",
     "PolicyExpired",
@@ -98,6 +100,7 @@ _HOMES = {
             "AuthenticationError",
             "JournalError",
             "JournalBusy",
+            "JournalUnavailable",
             "FileRejected",
             "ProcoreError",
             "ProcoreRejected",

@@ -3,8 +3,9 @@
 BulkImportError
 ├── ConfigError              the configuration or the command line is wrong (exit 2)
 ├── AuthenticationError      Procore refused the credentials, or a renewed token (exit 3)
-├── JournalError             the journal cannot be opened or is not ours
-│   └── JournalBusy          another run holds it (exit 3)
+├── JournalError             the journal cannot be opened or is not ours (exit 2)
+│   ├── JournalBusy          another run holds it (exit 3)
+│   └── JournalUnavailable   its database server cannot be reached, or refuses us (exit 3)
 ├── FileRejected             one source file cannot be imported (the run goes on)
 ├── ProcoreError             a Procore call failed: endpoint, status, Procore's message
 │   ├── ProcoreRejected      4xx other than 401/429: the request itself is wrong; not retried
@@ -53,6 +54,11 @@ class JournalError(BulkImportError):
 
 class JournalBusy(JournalError):
     pass
+
+
+class JournalUnavailable(JournalError):
+    """The journal's PostgreSQL server cannot be reached or refused the connection: nothing
+    about the run is wrong, so it may start once the server answers."""
 
 
 class FileRejected(BulkImportError):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bulkimport.estimate import Cost
 from bulkimport.journal.rows import FileRow
+from bulkimport.journal_location import JournalLocation
 from bulkimport.models import FileState, Plan, Plans
 from bulkimport.progress import RunStats
 from bulkimport.source.manifest import ManifestProblem
@@ -20,7 +20,7 @@ ARRIVED = frozenset({FileState.VERIFIED, FileState.SKIPPED})
 class RunResult:
     stats: RunStats
     plans: Plans  # every file this run saw, and what it decided
-    journal: Path  # where each file's row is, for the report
+    journal: JournalLocation  # where each file's row is, for the report
     states: Counter[FileState] = field(default_factory=Counter)  # of this run's files, at the end
     missing: list[FileRow] = field(default_factory=list)  # files that are not in Procore
     requests: dict[str, int] = field(default_factory=dict)  # Procore calls per endpoint

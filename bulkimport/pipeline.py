@@ -94,7 +94,8 @@ async def run_import(
     requests: dict[str, int] = {}
     manifest, order = await prepare(settings)
     stats.files = order.files  # the total is known from here on, before any upload
-    journal = await Journal.open(engine.journal)
+    # Before anything is sent: a journal out of reach, or held by another run, stops it here.
+    journal = await Journal.open(engine.journal, project_id=settings.procore.project_id)
     ledger = Ledger(journal, stats)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
     try:
@@ -289,11 +290,7 @@ async def plan_only(
     """What a run would do, from the files and the journal; nothing is written or sent. With
     credentials it also reads (never writes) the targets and their drawings to price the plan."""
     manifest, order = await prepare(settings)
-    journal = (
-        await Journal.open(settings.engine.journal, readonly=True)
-        if await anyio.Path(settings.engine.journal).exists()
-        else None
-    )
+    journal = await Journal.open_if_present(settings.engine.journal)
     summary = PlanSummary(manifest_problems=order.manifest_problems, waves=order.last_wave + 1)
     try:
         uploads = (await journal.leftovers(settings.source.root)).uploads if journal else {}

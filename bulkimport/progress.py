@@ -14,7 +14,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -24,6 +23,7 @@ from bulkimport import run_status
 from bulkimport.clock import SYSTEM, Clock
 from bulkimport.errors import JournalError
 from bulkimport.journal.store import Journal
+from bulkimport.journal_location import JournalLocation, beside
 from bulkimport.models import FileState, Plan
 from bulkimport.procore.pacing import RateBudget
 
@@ -242,7 +242,7 @@ def figures(stats: RunStats, journal_states: Mapping[str, int]) -> Figures:
 async def follow(
     stats: RunStats,
     *,
-    journal: Path,
+    journal: JournalLocation,
     interval: float,
     show: Callable[[Figures], None] | None = None,
     events: bool = True,
@@ -265,7 +265,7 @@ async def follow(
             now = figures(stats, await reader.counts() if reader is not None else {})
             record = run_status.RunRecord(os.getpid(), started_at, time.time(), now.as_dict())
             try:
-                await anyio.to_thread.run_sync(run_status.write, journal, record)
+                await anyio.to_thread.run_sync(run_status.write, beside(journal), record)
             except OSError as exc:
                 if published:
                     log.warning("status.unwritten", error=str(exc))

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from bulkimport import config_values as value
+from bulkimport import journal_location
 from bulkimport.errors import ConfigError
+from bulkimport.journal_location import JournalLocation, JournalUrl
 from bulkimport.logs import pin_secret
 
 DEFAULT_FILENAME_PATTERN = (
@@ -124,8 +126,9 @@ class TargetSettings:
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
-    # Relative to the config file's folder when the settings come from one (`parse_settings`).
-    journal: Path = Path("bulkimport-journal.sqlite3")
+    # A SQLite file, relative to the config file's folder when the settings come from one
+    # (`parse_settings`), or a PostgreSQL database (journal_location.JournalUrl).
+    journal: JournalLocation = Path("bulkimport-journal.sqlite3")
     create_upload_workers: int = 4
     upload_workers: int = 8
     batch_size: int = 50
@@ -147,13 +150,23 @@ class Settings:
     target: TargetSettings
     engine: EngineSettings
 
-    def with_overrides(self, *, source: Path | None, journal: Path | None) -> Settings:
-        """The settings with the command line's `--source` and `--journal` applied."""
+    def with_overrides(
+        self, *, source: Path | None, journal: JournalLocation | str | None
+    ) -> Settings:
+        """The settings with the command line's `--source` and `--journal` applied; a
+        `--journal` given as text is a path or a URL, checked as the config's would be."""
         updated = self
         if source is not None:
             updated = replace(updated, source=replace(updated.source, root=source.resolve()))
+        if isinstance(journal, str):
+            journal = journal_location.parse("--journal", journal)
         if journal is not None:
-            updated = replace(updated, engine=replace(updated.engine, journal=journal.resolve()))
+            where = (
+                journal.anchored(Path.cwd())
+                if isinstance(journal, JournalUrl)
+                else journal.resolve()
+            )
+            updated = replace(updated, engine=replace(updated.engine, journal=where))
         return updated
 
 
@@ -200,6 +213,8 @@ def _build(
         value = values.get(f.name, f.default)
         if isinstance(value, Path):  # a given path, or a default one: anchored at the config
             values[f.name] = _anchored(base, value, f"{name}.{f.name}")
+        elif isinstance(value, JournalUrl):  # what this machine keeps for it, likewise
+            values[f.name] = value.anchored(base)
     return shape(**values)
 
 
@@ -282,7 +297,7 @@ SECTIONS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
         "mode": value.choice(get_args(TargetMode)),
     },
     "engine": {
-        "journal": value.path,
+        "journal": journal_location.parse,
         "create_upload_workers": value.positive,
         "upload_workers": value.positive,
         "batch_size": value.positive,

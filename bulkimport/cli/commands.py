@@ -31,7 +31,9 @@ from bulkimport.errors import (
     AuthenticationError,
     ConfigError,
     JournalError,
+    JournalUnavailable,
 )
+from bulkimport.journal_location import JournalLocation, beside
 from bulkimport.outcome import RunResult
 from bulkimport.pipeline import plan_only, run_import
 from bulkimport.preflight import Status, preflight
@@ -77,7 +79,7 @@ def main() -> None:
 def run(
     config_path: Path,
     source: Path | None,
-    journal: Path | None,
+    journal: str | None,
     dry_run: bool,
     report_path: Path | None,
     progress: bool,
@@ -122,10 +124,10 @@ def _dry_run(settings: Settings) -> NoReturn:
     """`run --dry-run`: the plan on stdout; priced when credentials are set, never required."""
     try:
         summary = anyio.run(plan_only, settings, credentials_if_set())
-    except ConfigError as exc:
-        fail(EXIT_USAGE, str(exc))
-    except AuthenticationError as exc:
+    except (AuthenticationError, JournalUnavailable) as exc:
         fail(EXIT_STOPPED, f"stopped: {exc}")
+    except (ConfigError, JournalError) as exc:
+        fail(EXIT_USAGE, str(exc))
     click.echo(plan_text(summary))
     sys.exit(EXIT_OK)
 
@@ -160,7 +162,7 @@ def _print_summary(result: RunResult, report_path: Path | None) -> None:
         click.echo(summary_text(result))
 
 
-def _record_outcome(journal: Path, result: RunResult, code: int) -> None:
+def _record_outcome(journal: JournalLocation, result: RunResult, code: int) -> None:
     """The last word in the file `status` reads: the run's final figures and exit status."""
     stats = result.stats
     now = time.time()
@@ -169,7 +171,7 @@ def _record_outcome(journal: Path, result: RunResult, code: int) -> None:
         os.getpid(), now - stats.elapsed, now, final.as_dict(), finished_at=now, exit_status=code
     )
     try:
-        run_status.write(journal, record)
+        run_status.write(beside(journal), record)
     except OSError as exc:  # the run's outcome is in the journal; only this summary of it is lost
         structlog.get_logger("bulkimport.run").warning("status.unwritten", error=str(exc))
 
@@ -216,7 +218,7 @@ def check(
 def reconcile_command(
     config_path: Path,
     source: Path | None,
-    journal: Path | None,
+    journal: str | None,
     report_path: Path | None,
     log_format: logs.LogFormat,
     verbose: int,
@@ -257,16 +259,16 @@ def reconcile_command(
     "--watch", is_flag=True, help="Follow the running import until it ends (Ctrl+C stops watching)."
 )
 @verbosity
-def status(config_path: Path, journal: Path | None, watch: bool, verbose: int, quiet: int) -> None:
+def status(config_path: Path, journal: str | None, watch: bool, verbose: int, quiet: int) -> None:
     """Counts per state from the journal, the files that failed, and the running run (pid,
     start, rate, ETA) or the last run's outcome. Reads only: never blocks a run."""
     logs.configure("auto", logs.level_for(verbose, quiet))
     settings = settings_for(config_path, None, journal)
     path = settings.engine.journal
-    if not path.exists():
-        fail(EXIT_USAGE, f"no journal at {path}: nothing has run yet")
     try:
         now, failed = anyio.run(status_report.read, path)
+    except JournalUnavailable as exc:
+        fail(EXIT_STOPPED, f"stopped: {exc}")
     except JournalError as exc:
         fail(EXIT_USAGE, str(exc))
     if watch and now.running and now.record is not None:

@@ -23,7 +23,7 @@ def fail(code: int, message: str) -> NoReturn:
     sys.exit(code)
 
 
-def settings_for(config_path: Path, source: Path | None, journal: Path | None) -> Settings:
+def settings_for(config_path: Path, source: Path | None, journal: str | None) -> Settings:
     """The config at `config_path` with `--source` and `--journal` applied; a usage error
     when it is wrong or its source is not a folder."""
     try:

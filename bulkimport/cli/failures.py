@@ -19,6 +19,7 @@ from bulkimport.errors import (
     ConfigError,
     JournalBusy,
     JournalError,
+    JournalUnavailable,
     ProcoreRejected,
 )
 from bulkimport.report import EXIT_SOME_FAILED, EXIT_STOPPED, EXIT_USAGE
@@ -27,12 +28,13 @@ from bulkimport.report import EXIT_SOME_FAILED, EXIT_STOPPED, EXIT_USAGE
 Rule = tuple[tuple[type[BulkImportError], ...], int, str]
 
 RUN_RULES: Sequence[Rule] = (
-    ((AuthenticationError, JournalBusy), EXIT_STOPPED, "stopped: "),
+    # Nothing wrong with the run itself: it may start once the other run or the server is done.
+    ((AuthenticationError, JournalBusy, JournalUnavailable), EXIT_STOPPED, "stopped: "),
     ((ConfigError, JournalError), EXIT_USAGE, ""),
     ((BulkImportError,), EXIT_SOME_FAILED, "the run stopped: "),
 )
 RECONCILE_RULES: Sequence[Rule] = (
-    ((AuthenticationError,), EXIT_STOPPED, "stopped: "),
+    ((AuthenticationError, JournalUnavailable), EXIT_STOPPED, "stopped: "),
     # A project, area list or journal out of reach.
     ((ConfigError, JournalError, ProcoreRejected), EXIT_USAGE, ""),
     ((BulkImportError,), EXIT_SOME_FAILED, "reconcile stopped: "),

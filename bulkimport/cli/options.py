@@ -42,7 +42,9 @@ SOURCE = click.option(
 )
 JOURNAL = click.option(
     "--journal",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # Text, not a click.Path: a postgresql:// URL is a journal too (a Path would fold its //).
+    type=str,
     default=None,
-    help="Journal file (overrides engine.journal).",
+    help="Journal: a SQLite file or a postgresql://user@host:port/db URL (overrides "
+    "engine.journal).",
 )

@@ -10,13 +10,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import anyio
 
 from bulkimport import run_status
+from bulkimport.errors import JournalError
 from bulkimport.estimate import duration
 from bulkimport.journal.store import Journal
+from bulkimport.journal_location import JournalLocation, beside
 from bulkimport.progress import IN_FLIGHT, Figures
 from bulkimport.run_status import RunRecord
 
@@ -25,7 +26,7 @@ WATCH_EVERY = 1.0  # seconds between looks at the journal while watching
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    journal: Path
+    journal: JournalLocation
     counts: dict[str, int]  # every file of the journal, by state
     record: RunRecord | None
     running: bool
@@ -49,16 +50,18 @@ class Snapshot:
         )
 
 
-async def snapshot(journal: Path, reader: Journal) -> Snapshot:
+async def snapshot(journal: JournalLocation, reader: Journal) -> Snapshot:
     counts = await reader.counts()
-    record = await anyio.to_thread.run_sync(run_status.read, journal)
-    running = record is not None and run_status.is_running(record, journal)
+    record = await anyio.to_thread.run_sync(run_status.read, beside(journal))
+    running = record is not None and run_status.is_running(record, beside(journal))
     return Snapshot(journal, counts, record, running)
 
 
-async def read(journal: Path) -> tuple[Snapshot, list[tuple[str, str]]]:
+async def read(journal: JournalLocation) -> tuple[Snapshot, list[tuple[str, str]]]:
     """The journal's counts and the run's figures, and every failed file with its reason."""
-    reader = await Journal.open(journal, readonly=True)
+    reader = await Journal.open_if_present(journal)
+    if reader is None:  # no file, or a database without the tables
+        raise JournalError(f"no journal at {journal}: nothing has run yet")
     try:
         failed = [
             (r.rel, r.error or "")
@@ -71,7 +74,7 @@ async def read(journal: Path) -> tuple[Snapshot, list[tuple[str, str]]]:
         await reader.close()
 
 
-async def watch(journal: Path, show: Callable[[Snapshot], None]) -> Snapshot:
+async def watch(journal: JournalLocation, show: Callable[[Snapshot], None]) -> Snapshot:
     """Show the running run every second until it ends; returns the first snapshot without it."""
     reader = await Journal.open(journal, readonly=True)
     try:

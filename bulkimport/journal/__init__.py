@@ -1,1 +1,2 @@
-"""The journal: every file's and batch's state in SQLite, its schema, and the run lock."""
+"""The journal: every file's and batch's state in SQLite or PostgreSQL, its schema, and the
+run lock."""

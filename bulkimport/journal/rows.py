@@ -3,11 +3,11 @@ and how each rebuilds the engine's values (a DrawingFile, an Uploaded, a Batch).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bulkimport.journal.database import Row
 from bulkimport.models import Batch, DrawingFile, FileState, Target, Uploaded
 
 # Imported, and not yet seen in the drawing log: each run reads these back again (a sheet in
@@ -103,9 +103,9 @@ class Leftovers:
     unverified: Mapping[int, int] = field(default_factory=dict)
 
 
-def row_from(record: sqlite3.Row) -> FileRow:
+def row_from(record: Row) -> FileRow:
     """A file's row as the journal stores it, as a FileRow."""
-    values = dict(record)
+    values = {key: record[key] for key in record.keys()}  # noqa: SIM118 - rows iterate values
     values.pop("updated_at", None)
     values["state"] = FileState(values["state"])
     values["review"] = bool(values["review"])

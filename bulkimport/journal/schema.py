@@ -1,14 +1,19 @@
-"""The journal's tables, and how a journal an earlier version wrote is brought up to date."""
+"""The journal's tables, how a journal an earlier version wrote is brought up to date, and the
+refusal of one a newer version wrote. One schema and one set of migrations for SQLite and
+PostgreSQL: integer columns are BIGINT and times DOUBLE PRECISION, which SQLite reads as its
+INTEGER and REAL, and PostgreSQL needs (its INTEGER has 32 bits and its REAL 24: neither holds
+an mtime in nanoseconds or a unix time to the millisecond)."""
 
 from __future__ import annotations
 
-import sqlite3
+from bulkimport.errors import JournalError
+from bulkimport.journal.database import Database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
-    rel TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,
+    rel {key_text} PRIMARY KEY,
+    size BIGINT NOT NULL,
+    mtime_ns BIGINT NOT NULL,
     sha256 TEXT,
     held_sha256 TEXT,
     number TEXT,
@@ -22,26 +27,26 @@ CREATE TABLE IF NOT EXISTS files (
     review INTEGER NOT NULL DEFAULT 0,
     state TEXT NOT NULL,
     upload_uuid TEXT,
-    uploaded_at REAL,
-    drawing_id INTEGER,
-    area_id INTEGER,
-    set_id INTEGER,
+    uploaded_at DOUBLE PRECISION,
+    drawing_id BIGINT,
+    area_id BIGINT,
+    set_id BIGINT,
     batch_id TEXT,
-    drawing_upload_id INTEGER,
+    drawing_upload_id BIGINT,
     error TEXT,
-    updated_at REAL NOT NULL
+    updated_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_batch ON files (batch_id);
 CREATE INDEX IF NOT EXISTS files_state ON files (state);
 CREATE TABLE IF NOT EXISTS batches (
     token TEXT PRIMARY KEY,
-    area_id INTEGER NOT NULL,
-    set_id INTEGER NOT NULL,
+    area_id BIGINT NOT NULL,
+    set_id BIGINT NOT NULL,
     review INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
-    drawing_upload_id INTEGER,
+    drawing_upload_id BIGINT,
     error TEXT,
-    created_at REAL NOT NULL
+    created_at DOUBLE PRECISION NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
@@ -53,8 +58,8 @@ MIGRATIONS = {
         "ALTER TABLE files ADD COLUMN area TEXT",
         "ALTER TABLE files ADD COLUMN drawing_set TEXT",
         "ALTER TABLE files ADD COLUMN review INTEGER NOT NULL DEFAULT 0",
-        "ALTER TABLE files ADD COLUMN area_id INTEGER",
-        "ALTER TABLE files ADD COLUMN set_id INTEGER",
+        "ALTER TABLE files ADD COLUMN area_id BIGINT",
+        "ALTER TABLE files ADD COLUMN set_id BIGINT",
         "ALTER TABLE batches ADD COLUMN review INTEGER NOT NULL DEFAULT 0",
         "UPDATE meta SET value='2' WHERE key='schema_version'",
     ],
@@ -68,18 +73,46 @@ MIGRATIONS = {
 }
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Bring a journal an earlier version wrote up to this schema, in one transaction."""
-    has_meta = db.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone()
-    if not has_meta:
-        return  # a new journal
-    found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    version = found[0] if found else None
-    if version not in MIGRATIONS:
+def stored_version(db: Database) -> str | None:
+    """The schema version the journal records; None when the database holds no journal."""
+    if db.first(db.dialect.has_meta) is None:
+        return None
+    found = db.first("SELECT value FROM meta WHERE key='schema_version'")
+    return None if found is None else str(found[0])
+
+
+def check_version(db: Database, where: str) -> None:
+    """Refuse a database that is not a journal of this schema, saying which it is."""
+    version = stored_version(db)
+    if version == SCHEMA_VERSION:
         return
-    with db:
-        db.execute("BEGIN")
-        while version in MIGRATIONS:  # one step after another: 1 -> 2 -> 3
-            for statement in MIGRATIONS[version]:
-                db.execute(statement)
-            version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    if version is not None and version not in MIGRATIONS:
+        raise JournalError(
+            f"{where} was written by a newer bulkimport (journal schema {version}; this version "
+            f"knows {SCHEMA_VERSION} and earlier): it was left as it is; run a newer bulkimport"
+        )
+    raise JournalError(f"{where} is not a bulkimport journal of schema {SCHEMA_VERSION}")
+
+
+def prepare(db: Database, where: str) -> None:
+    """Create a new journal's tables, or bring one an earlier version wrote up to date, in one
+    transaction. A journal a newer version wrote is refused before anything is changed."""
+    with db.transaction():
+        if db.dialect.setup_lock is not None:
+            db.run(db.dialect.setup_lock)
+        version = stored_version(db)
+        if version is not None and version != SCHEMA_VERSION:
+            if version not in MIGRATIONS:
+                check_version(db, where)  # raises: written by a newer version
+            while version in MIGRATIONS:  # one step after another: 1 -> 2 -> 3
+                for statement in MIGRATIONS[version]:
+                    db.run(statement)
+                version = stored_version(db)
+        for statement in SCHEMA.format(key_text=db.dialect.key_text).split(";"):
+            if statement.strip():
+                db.run(statement)
+        db.run(
+            "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
+            (SCHEMA_VERSION,),
+        )
+    check_version(db, where)

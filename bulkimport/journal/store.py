@@ -1,32 +1,31 @@
-"""The journal: SQLite (WAL), one row per source file and one per batch, the source of truth
-for resuming.
+"""The journal: one row per source file and one per batch, the source of truth for resuming, in
+a SQLite file (WAL; the default) or a PostgreSQL database; the engine does not know which.
 
 A file moves planned → uploading → uploaded(uuid) → batched(batch) → imported(drawing upload)
 → verified (read back from Procore's drawing log) or needs_review (waiting in Items to Review),
 or to failed(reason) from any step. A file's sha256 is the content last uploaded; held_sha256
 is the content Procore is known to hold (read back, or found there), so a later run can tell
-changed content from content Procore has, even after an upload that never landed. A batch's Idempotency-Token is written before
-its request is sent, so a retry or a resumed run sends the same token and never imports twice.
-Upload policies, signatures and access tokens are never stored here.
+changed content from content Procore has, even after an upload that never landed. A batch's
+Idempotency-Token is written before its request is sent, so a retry or a resumed run sends the
+same token and never imports twice. Upload policies, signatures and access tokens are never
+stored here.
 
-Every call runs on a worker thread, one at a time, so the event loop never waits on SQLite.
+Every call runs on a worker thread, one at a time, so the event loop never waits on the
+database.
 """
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 
-from bulkimport.errors import JournalError
-from bulkimport.journal import reads
+from bulkimport.journal import postgres, reads, sqlite
 from bulkimport.journal import statements as batch_sql
-from bulkimport.journal.lock import hold_run_lock
+from bulkimport.journal.database import Database, Row
 from bulkimport.journal.rows import (
     UNCONFIRMED,
     WAITING,
@@ -35,68 +34,53 @@ from bulkimport.journal.rows import (
     PendingBatch,
     row_from,
 )
-from bulkimport.journal.schema import SCHEMA, SCHEMA_VERSION, migrate
+from bulkimport.journal_location import JournalLocation, JournalUrl
 from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Target
 
 T = TypeVar("T")
 
 
 class Journal:
-    def __init__(
-        self, connection: sqlite3.Connection, path: Path, lock: TextIO | None = None
-    ) -> None:
-        self._db = connection
-        self.path = path
-        self._lock = lock
+    def __init__(self, database: Database, path: JournalLocation) -> None:
+        self._db = database
+        self.path = path  # the file, or the database's URL (never with a password)
         self._limiter = anyio.CapacityLimiter(1)
 
     @classmethod
-    async def open(cls, path: Path, *, readonly: bool = False) -> Journal:
-        return await anyio.to_thread.run_sync(cls._open, path, readonly)
+    async def open(
+        cls, path: JournalLocation, *, readonly: bool = False, project_id: int | None = None
+    ) -> Journal:
+        """The journal, its schema made current and the run's lock held (on a PostgreSQL
+        journal, the lock of `project_id`'s runs); read-only, neither lock nor change."""
+        return await anyio.to_thread.run_sync(cls._open, path, readonly, project_id)
 
     @classmethod
-    def _open(cls, path: Path, readonly: bool) -> Journal:
-        lock = None if readonly else hold_run_lock(path)
-        try:
-            if readonly:
-                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                # Created private: it names every file of the archive.
-                os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-                db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                migrate(db)
-                db.executescript(SCHEMA)
-                db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                )
-            db.row_factory = sqlite3.Row
-            version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        except sqlite3.Error as exc:
-            if lock is not None:
-                lock.close()
-            raise JournalError(f"cannot open journal {path}: {exc}") from exc
-        if version is None or version[0] != SCHEMA_VERSION:
-            if lock is not None:
-                lock.close()
-            raise JournalError(f"{path} is not a bulkimport journal of schema {SCHEMA_VERSION}")
-        return cls(db, path, lock)
+    def _open(cls, path: JournalLocation, readonly: bool, project_id: int | None) -> Journal:
+        if isinstance(path, JournalUrl):
+            return cls(postgres.open_database(path, readonly, project_id), path)
+        return cls(sqlite.open_file(path, readonly), path)
+
+    @classmethod
+    async def open_if_present(cls, path: JournalLocation) -> Journal | None:
+        """The journal read-only, or None when no run has made one yet (no file, or a
+        database without its tables): for the dry run and reconcile, which write nothing."""
+        return await anyio.to_thread.run_sync(cls._open_if_present, path)
+
+    @classmethod
+    def _open_if_present(cls, path: JournalLocation) -> Journal | None:
+        if isinstance(path, Path):
+            return cls._open(path, True, None) if path.exists() else None
+        database = postgres.open_if_present(path)
+        return None if database is None else cls(database, path)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     async def close(self) -> None:
-        await self._run(self._db.close)
-        if self._lock is not None:
-            self._lock.close()  # releases the run's lock
+        await self._run(self._db.close)  # and with it the run's lock
 
     def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
-        with self._db:  # one transaction
-            self._db.execute("BEGIN")
-            for sql, params in statements:
-                self._db.execute(sql, params)
+        self._db.write(statements)  # one transaction
 
     # Planning ---------------------------------------------------------------------------
 
@@ -288,23 +272,21 @@ class Journal:
             self._write,
             [
                 (
-                    # A verified file keeps the note it went with (a policy's choice of date).
+                    # The note given; or, with none, the note kept, unless it said why the
+                    # file was still waiting. (The note and the flag are typed in the statement:
+                    # PostgreSQL cannot infer a parameter's type from `? IS NOT NULL`.)
                     (
-                        "UPDATE files SET state=?, error=CASE WHEN ? IS NOT NULL THEN ?"
-                        " WHEN state=? OR error LIKE ? THEN NULL ELSE error END,"
-                        " held_sha256=CASE WHEN ?=? THEN sha256 ELSE held_sha256 END,"
+                        "UPDATE files SET state=?, error=COALESCE(CAST(? AS TEXT),"
+                        " CASE WHEN state=? OR error LIKE ? THEN NULL ELSE error END),"
+                        " held_sha256=CASE WHEN ?=1 THEN sha256 ELSE held_sha256 END,"
                         " updated_at=? WHERE rel=? AND state IN (?, ?)"
                     ),
-                    # A verified file keeps the note it was sent with (a policy's choice of
-                    # date), not one that said why it was still waiting.
                     (
                         state,
-                        note,
                         note,
                         FileState.NEEDS_REVIEW,
                         UNCONFIRMED + "%",
-                        state,
-                        FileState.VERIFIED,
+                        int(state == FileState.VERIFIED),
                         now,
                         rel,
                         *WAITING,
@@ -390,7 +372,7 @@ class Journal:
         async for rows in self._pages("rel, state", chunk):
             yield [(r["rel"], FileState(r["state"])) for r in rows]
 
-    async def _pages(self, columns: str, size: int) -> AsyncIterator[list[sqlite3.Row]]:
+    async def _pages(self, columns: str, size: int) -> AsyncIterator[list[Row]]:
         after = ""
         while rows := await self._run(reads.page, self._db, columns, after, size):
             yield rows

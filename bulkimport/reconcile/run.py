@@ -94,12 +94,7 @@ async def read_archive(
     the result (invalid, skipped, and manifest rows that name no file)."""
     result = Reconciliation()
     expected: list[Expected] = []
-    journal_path = settings.engine.journal
-    journal = (
-        await Journal.open(journal_path, readonly=True)
-        if await anyio.Path(journal_path).exists()
-        else None
-    )
+    journal = await Journal.open_if_present(settings.engine.journal)
     files: Iterator[Found] = walk(settings.source, manifest.rows if manifest else ())
     seen: set[str] = set()
     try:

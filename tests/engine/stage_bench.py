@@ -84,6 +84,7 @@ class Bench:
 
     def batch_states(self) -> list[str]:
         """Each batch's status, in the order they were journalled."""
+        assert isinstance(self.journal.path, Path)  # the bench's journal is a SQLite file
         with closing(sqlite3.connect(self.journal.path)) as db:
             return [s for (s,) in db.execute("SELECT status FROM batches ORDER BY rowid")]
 

@@ -1,4 +1,5 @@
-"""The journal's schema: a journal an earlier version wrote is brought up to date in place."""
+"""The journal's schema: a journal an earlier version wrote is brought up to date in place, one
+a newer version wrote is refused untouched; the run's lock; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from bulkimport.errors import JournalBusy, JournalError
 from bulkimport.journal.store import Journal
-from bulkimport.models import FileState
+from bulkimport.models import FileState, Target
+from tests.journals import JournalPlace
+
+from .test_transitions import drawing
 
 pytestmark = pytest.mark.anyio
 
@@ -54,3 +59,59 @@ async def test_an_earlier_journal_learns_which_content_procore_holds(tmp_path: P
     with sqlite3.connect(path) as db:
         held = dict(db.execute("SELECT rel, held_sha256 FROM files"))
     assert held == {"A-1.pdf": "aa11", "A-2.pdf": None}
+
+
+# Both backends ------------------------------------------------------------------------------
+
+
+async def test_a_journal_written_by_a_newer_version_is_refused_and_left_as_it_is(
+    journal_location: JournalPlace,
+):
+    await (await Journal.open(journal_location.location)).close()
+    journal_location.rows("UPDATE meta SET value='4' WHERE key='schema_version'")
+    journal_location.rows("DROP INDEX files_state")  # what schema 4 might have done
+    with pytest.raises(JournalError, match=r"newer bulkimport \(journal schema 4; this"):
+        await Journal.open(journal_location.location)
+    with pytest.raises(JournalError, match="newer bulkimport"):
+        await Journal.open(journal_location.location, readonly=True)
+    # Not altered: the index a version 3 journal has was not made again, the version stays.
+    assert journal_location.rows("SELECT value FROM meta") == [("4",)]
+    assert not journal_location.index_exists("files_state")
+
+
+async def test_a_second_run_on_the_journal_is_refused_while_readers_are_not(
+    journal_location: JournalPlace,
+):
+    first = await Journal.open(journal_location.location, project_id=7)
+    try:
+        with pytest.raises(JournalBusy, match="this run was not started"):
+            await Journal.open(journal_location.location, project_id=7)
+        reader = await Journal.open(journal_location.location, readonly=True)
+        assert await reader.counts() == {}
+        await reader.close()
+    finally:
+        await first.close()
+    # Released with the run: the next one starts.
+    await (await Journal.open(journal_location.location, project_id=7)).close()
+
+
+async def test_paths_keep_python_order_and_large_values_keep_their_size(
+    journal_location: JournalPlace,
+):
+    """Paths are paged in code-point order on both (PostgreSQL's collation could order them
+    otherwise); mtimes in nanoseconds and drawing ids need 64 bits, times a double."""
+    journal = await Journal.open(journal_location.location)
+    try:
+        names = ["b.pdf", "B.pdf", "a b.pdf", "a-b.pdf", "ä.pdf", "Z.pdf", "_.pdf"]
+        for name in names:
+            await journal.reject(name, 2**40, 1_800_000_000_123_456_789, "x")
+        await journal.plan([drawing(1)])
+        await journal.uploading(drawing(1).rel, 2**40 + 1, Target(2**33, 2**34), None)
+        await journal.uploaded(drawing(1).rel, "u", 1_800_000_000.125, "s")
+        paged = [rel async for rows in journal.states(chunk=2) for rel, _ in rows]
+        assert paged == sorted([*names, drawing(1).rel])
+        row = (await journal.lookup([drawing(1).rel]))[drawing(1).rel]
+        assert (row.drawing_id, row.area_id, row.uploaded_at) == (2**40 + 1, 2**33, 1.8e9 + 0.125)
+        assert (await journal.lookup(["b.pdf"]))["b.pdf"].mtime_ns == 1_800_000_000_123_456_789
+    finally:
+        await journal.close()

@@ -21,6 +21,7 @@ from bulkimport.reconcile.report import exit_code, summary_text
 from bulkimport.reconcile.run import Reconciliation, reconcile
 from bulkimport.report import exit_code as run_exit_code
 from bulkimport.settings import Settings, parse_settings
+from tests.journals import JournalPlace
 
 from .conftest import (
     CREDENTIALS,
@@ -44,23 +45,29 @@ ARCHIVE = (
 )
 
 
-def raw_config(emu: RunningEmulator, root: Path, **target: Any) -> dict[str, Any]:
-    raw = config_dict(emu, root)
+def raw_config(
+    emu: RunningEmulator, root: Path, journal: str | None = None, **target: Any
+) -> dict[str, Any]:
+    raw = config_dict(emu, root, **({"journal": journal} if journal else {}))
     raw["source"]["layout"] = "{drawing_area}/*.pdf"
     raw["target"] |= target
     return raw
 
 
-def settings_for(emu: RunningEmulator, root: Path, **target: Any) -> Settings:
-    return parse_settings(raw_config(emu, root, **target), base=root.parent)
+def settings_for(
+    emu: RunningEmulator, root: Path, journal: str | None = None, **target: Any
+) -> Settings:
+    return parse_settings(raw_config(emu, root, journal, **target), base=root.parent)
 
 
-async def imported(emu: RunningEmulator, tmp_path: Path, check: bool = True) -> Settings:
-    """The six-file archive in two areas, imported by the engine."""
+async def imported(
+    emu: RunningEmulator, tmp_path: Path, check: bool = True, journal: str | None = None
+) -> Settings:
+    """The six-file archive in two areas, imported by the engine (into `journal`, if given)."""
     root = tmp_path / "drawings"
     for seed, rel in enumerate(ARCHIVE):
         write_pdf(root / rel, seed=seed)
-    settings = settings_for(emu, root)
+    settings = settings_for(emu, root, journal)
     result = await run_import(settings, CREDENTIALS, progress=False)
     if check:
         assert run_exit_code(result) == 0, result.missing
@@ -131,9 +138,9 @@ async def emu() -> Any:
 
 
 async def test_an_imported_archive_matches_with_list_calls_only(
-    emu: RunningEmulator, tmp_path: Path
+    emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
-    settings = await imported(emu, tmp_path)
+    settings = await imported(emu, tmp_path, journal=journal_location.setting)
     result, made = await reconciled(emu, settings)
 
     assert statuses(result) == dict.fromkeys(ARCHIVE, Status.MATCHING)

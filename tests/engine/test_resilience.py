@@ -29,6 +29,7 @@ from bulkimport.report import exit_code
 from bulkimport.samples import write_archive
 from bulkimport.source.scan import describe, walk
 from bulkimport.stages.target import Targets
+from tests.journals import JournalPlace
 
 from .clocks import EmulatorClock
 from .conftest import (
@@ -212,39 +213,45 @@ class TickingClient(ProcoreClient):
         return ticket
 
 
-async def upload_without_batching(emu, root: Path, paths: list[Path]) -> set[str]:
+async def upload_without_batching(
+    emu, root: Path, paths: list[Path], journal: str | None = None
+) -> set[str]:
     """What a run leaves when it stops after its uploads and before its batch, made with the
-    engine's own scanner, client, storage POST and journal."""
-    settings = make_settings(emu, root)
-    journal = await Journal.open(settings.engine.journal)
+    engine's own scanner, client, storage POST and journal (`journal`: where, if not the
+    default file)."""
+    settings = make_settings(emu, root, **({"journal": journal} if journal else {}))
+    store = await Journal.open(settings.engine.journal)
     uuids = set()
     async with aiohttp.ClientSession() as session:
         client = ProcoreClient(settings.procore, CREDENTIALS, session)
         targets = Targets(client, settings.target)
         for found in walk(settings.source):
             file = describe(found, settings)
-            await journal.plan([file])
+            await store.plan([file])
             target = await targets.target_for(file)
             index = await targets.index(target.area_id)
-            await journal.uploading(file.rel, await index.id_for(file), target, file.received_date)
+            await store.uploading(file.rel, await index.id_for(file), target, file.received_date)
             ticket = await client.create_upload(file.filename)
             sha256 = await post_file(session, ticket, file)
-            await journal.uploaded(file.rel, ticket.uuid, ticket.issued_at, sha256)
+            await store.uploaded(file.rel, ticket.uuid, ticket.issued_at, sha256)
             uuids.add(ticket.uuid)
-    await journal.close()
+    await store.close()
     assert len(uuids) == len(paths)
     return uuids
 
 
 @pytest.mark.parametrize("deadline", ["fresh", "passed"])
-async def test_resumed_uploads_attach_only_within_the_deadline(tmp_path: Path, deadline: str):
+async def test_resumed_uploads_attach_only_within_the_deadline(
+    tmp_path: Path, deadline: str, journal_location: JournalPlace
+):
     """Uploads journalled by an earlier run go straight to a batch while they are younger than
     engine.attach_deadline; older ones (Procore deletes them after a week) are sent again."""
     async with serve(EmulatorConfig(processing_delay=0)) as emu:
         paths = write_archive(tmp_path / "src", 5, min_size=1_000, max_size=2_000)
-        first = await upload_without_batching(emu, tmp_path / "src", paths)
+        journal = journal_location.setting
+        first = await upload_without_batching(emu, tmp_path / "src", paths, journal=journal)
         limit = 3600.0 if deadline == "fresh" else 0.0
-        settings = make_settings(emu, tmp_path / "src", attach_deadline=limit)
+        settings = make_settings(emu, tmp_path / "src", attach_deadline=limit, journal=journal)
         result = await run_import(settings, CREDENTIALS, progress=False)
         assert exit_code(result) == 0
         state = await assert_exactly_once(emu, paths)
@@ -257,11 +264,14 @@ async def test_resumed_uploads_attach_only_within_the_deadline(tmp_path: Path, d
             assert result.stats.uploaded == len(paths)
 
 
-async def test_a_second_concurrent_run_is_refused(tmp_path: Path):
+async def test_a_second_concurrent_run_is_refused(tmp_path: Path, journal_location: JournalPlace):
     async with serve(EmulatorConfig(processing_delay=0)) as emu:
         write_archive(tmp_path / "src", 2, min_size=1_000, max_size=2_000)
-        write_config(tmp_path / "bulkimport.toml", config_dict(emu, tmp_path / "src"))
-        holder = await Journal.open(tmp_path / "journal.sqlite3")  # a run in progress
+        raw = config_dict(emu, tmp_path / "src", journal=journal_location.setting)
+        write_config(tmp_path / "bulkimport.toml", raw)
+        project = int(raw["procore"]["project_id"])
+        # A run in progress (on PostgreSQL, the lock is the project's).
+        holder = await Journal.open(journal_location.location, project_id=project)
         try:
             done = await anyio.run_process(
                 run_command(tmp_path / "bulkimport.toml"), env=run_env(), check=False
@@ -277,11 +287,14 @@ async def test_a_second_concurrent_run_is_refused(tmp_path: Path):
         assert after.returncode == 0  # the lock went with the holder
 
 
-async def test_ctrl_c_drains_exits_3_and_the_next_run_completes(tmp_path: Path):
+async def test_ctrl_c_drains_exits_3_and_the_next_run_completes(
+    tmp_path: Path, journal_location: JournalPlace
+):
     config = EmulatorConfig(processing_delay=0.2, wan=Wan(s3_latency=0.05))
+    journal = journal_location.setting
     async with serve(config) as emu:
         paths = write_archive(tmp_path / "src", 80, min_size=1_000, max_size=4_000)
-        raw = config_dict(emu, tmp_path / "src", batch_size=10, upload_workers=2)
+        raw = config_dict(emu, tmp_path / "src", batch_size=10, upload_workers=2, journal=journal)
         write_config(tmp_path / "bulkimport.toml", raw)
         log = tmp_path / "stderr.log"
         with log.open("wb") as stderr:
@@ -296,15 +309,16 @@ async def test_ctrl_c_drains_exits_3_and_the_next_run_completes(tmp_path: Path):
         lines = log.read_text().splitlines()
         events = [json.loads(line)["event"] for line in lines if line.startswith("{")]
         assert "run.stopping" in events
-        journal = await Journal.open(tmp_path / "journal.sqlite3", readonly=True)
-        counts = await journal.counts()
-        await journal.close()
+        reader = await Journal.open(journal_location.location, readonly=True)
+        counts = await reader.counts()
+        await reader.close()
         # Drained: nothing was left half-way through an upload or a batch.
         assert counts.get(FileState.UPLOADING, 0) == 0
         assert counts.get(FileState.UPLOADED, 0) == 0
         assert counts.get(FileState.BATCHED, 0) == 0
         assert counts.get(FileState.PLANNED, 0) > 0  # it stopped early, as asked
-        result = await run_import(make_settings(emu, tmp_path / "src"), CREDENTIALS, progress=False)
+        settings = make_settings(emu, tmp_path / "src", journal=journal)
+        result = await run_import(settings, CREDENTIALS, progress=False)
         assert exit_code(result) == 0
         await assert_exactly_once(emu, paths)
 
@@ -335,7 +349,7 @@ def lose_calls(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> anyio.Event:
 
 @pytest.mark.parametrize("moment", ["batch_in_flight", "verifying"])
 async def test_sigkill_at_a_batch_or_while_verifying_then_resume(
-    tmp_path: Path, moment: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, moment: str, monkeypatch: pytest.MonkeyPatch, journal_location: JournalPlace
 ):
     """Killed while a Create Drawing Upload is on the wire (journalled, answer not yet in), or
     while Procore processes the uploads: the rerun resends with the same token or just
@@ -346,8 +360,14 @@ async def test_sigkill_at_a_batch_or_while_verifying_then_resume(
         release.set()  # nothing held
     async with serve(EmulatorConfig(processing_delay=2.0)) as emu:
         paths = write_archive(tmp_path / "src", 20, min_size=1_000, max_size=2_000)
+        journal = journal_location.setting
         raw = config_dict(
-            emu, tmp_path / "src", batch_size=10, batch_max_wait=60, verify_interval=0.2
+            emu,
+            tmp_path / "src",
+            batch_size=10,
+            batch_max_wait=60,
+            verify_interval=0.2,
+            journal=journal,
         )
         write_config(tmp_path / "bulkimport.toml", raw)
         async with await anyio.open_process(
@@ -360,7 +380,8 @@ async def test_sigkill_at_a_batch_or_while_verifying_then_resume(
             process.send_signal(signal.SIGKILL)
         release.set()  # what was held is lost
         sent_before = emu.world.ledger.requests[DRAWING_UPLOADS]
-        result = await run_import(make_settings(emu, tmp_path / "src"), CREDENTIALS, progress=False)
+        settings = make_settings(emu, tmp_path / "src", journal=journal)
+        result = await run_import(settings, CREDENTIALS, progress=False)
         assert exit_code(result) == 0
         await assert_exactly_once(emu, paths)
         if moment == "batch_in_flight":  # the journalled batch, which Procore never acted on,

@@ -25,6 +25,7 @@ from bulkimport.procore.pacing import RateBudget
 from bulkimport.report import exit_code, report_entries
 from bulkimport.samples import write_archive
 from bulkimport.settings import TargetSettings
+from tests.journals import JournalPlace
 
 from .clocks import EmulatorClock
 from .conftest import CREDENTIALS, advance_clock, emulator_state, make_settings, write_pdf
@@ -61,10 +62,16 @@ async def assert_exactly_once(emu: RunningEmulator, paths: list[Path]) -> dict[s
 
 
 async def test_a_few_hundred_files_arrive_exactly_once_in_full_batches(
-    emulator: RunningEmulator, tmp_path: Path
+    emulator: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     paths = write_archive(tmp_path / "src", 240, min_size=1_000, max_size=40_000)
-    result = await run(emulator, tmp_path / "src", batch_size=50, batch_max_wait=30)
+    result = await run(
+        emulator,
+        tmp_path / "src",
+        batch_size=50,
+        batch_max_wait=30,
+        journal=journal_location.setting,
+    )
     assert exit_code(result) == 0
     assert result.stats.planned[Plan.NEW] == 240
     assert set(result.states) == {FileState.VERIFIED}
@@ -82,17 +89,19 @@ async def test_a_few_hundred_files_arrive_exactly_once_in_full_batches(
     assert revisions == {p.name: "1" if "_Rev1" in p.name else "0" for p in paths}
 
 
-async def test_existing_numbers_are_reused_and_new_ones_created_once(tmp_path: Path):
+async def test_existing_numbers_are_reused_and_new_ones_created_once(
+    tmp_path: Path, journal_location: JournalPlace
+):
     async with serve(EmulatorConfig(processing_delay=0, max_per_page=3)) as emu:
         root = tmp_path / "src"
         for n in range(5):  # five drawings exist already: the listing spans two pages
             write_pdf(root / f"A-10{n} Existing.pdf", seed=n)
-        await run(emu, root)
+        await run(emu, root, journal=journal_location.setting)
         for n in range(5):  # revised a day later: Procore needs the set or a date to differ
             later(write_path(root / f"A-10{n} Existing.pdf", seed=100 + n))
         write_pdf(root / "A-200 New Sheet.pdf", seed=7)
         write_pdf(root / "A-200_New Sheet_Rev1.pdf", seed=8)  # same number twice in one run
-        result = await run(emu, root)
+        result = await run(emu, root, journal=journal_location.setting)
         assert exit_code(result) == 0
         assert result.stats.planned[Plan.CHANGED] == 5
         state = await emulator_state(emu, "drawings", "requests")
@@ -171,12 +180,12 @@ async def test_policy_expired_from_storage_is_retried_with_a_new_ticket(
 
 
 async def test_second_run_on_an_unchanged_folder_uploads_nothing(
-    emulator: RunningEmulator, tmp_path: Path
+    emulator: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     write_archive(tmp_path / "src", 20, min_size=1_000, max_size=5_000)
-    await run(emulator, tmp_path / "src")
+    await run(emulator, tmp_path / "src", journal=journal_location.setting)
     before = (await emulator_state(emulator, "requests"))["requests"]
-    again = await run(emulator, tmp_path / "src")
+    again = await run(emulator, tmp_path / "src", journal=journal_location.setting)
     after = (await emulator_state(emulator, "requests"))["requests"]
     assert exit_code(again) == 0
     assert again.stats.planned[Plan.UNCHANGED] == 20
@@ -187,23 +196,25 @@ async def test_second_run_on_an_unchanged_folder_uploads_nothing(
 
 
 async def test_a_touched_but_identical_file_is_not_imported_again(
-    emulator: RunningEmulator, tmp_path: Path
+    emulator: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     write_pdf(tmp_path / "src" / "A-1 Plan.pdf")
-    await run(emulator, tmp_path / "src")
+    await run(emulator, tmp_path / "src", journal=journal_location.setting)
     os.utime(tmp_path / "src" / "A-1 Plan.pdf", ns=(1, 10**18))
-    again = await run(emulator, tmp_path / "src")
+    again = await run(emulator, tmp_path / "src", journal=journal_location.setting)
     assert again.stats.planned[Plan.UNCHANGED] == 1
     assert again.stats.uploaded == 0
 
 
-async def test_a_changed_file_becomes_a_new_revision(emulator: RunningEmulator, tmp_path: Path):
+async def test_a_changed_file_becomes_a_new_revision(
+    emulator: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
+):
     path = tmp_path / "src" / "S201_Foundation Plan_Rev3.pdf"
     write_pdf(path, seed=1)
-    await run(emulator, tmp_path / "src")
+    await run(emulator, tmp_path / "src", journal=journal_location.setting)
     later(write_path(path, size=4096, seed=2))  # Rev3 corrected the next day
     write_pdf(path.with_name("S201_Foundation Plan_Rev4.pdf"), size=3000, seed=3)
-    result = await run(emulator, tmp_path / "src")
+    result = await run(emulator, tmp_path / "src", journal=journal_location.setting)
     assert exit_code(result) == 0
     assert result.stats.planned[Plan.CHANGED] == 1
     assert result.stats.planned[Plan.NEW] == 1
@@ -212,14 +223,14 @@ async def test_a_changed_file_becomes_a_new_revision(emulator: RunningEmulator, 
 
 
 async def test_bad_files_are_reported_and_the_others_import(
-    emulator: RunningEmulator, tmp_path: Path
+    emulator: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     root = tmp_path / "src"
     good = [write_pdf(root / f"A-{n} Good.pdf", seed=n) for n in range(3)]
     (root / "A-9 Empty.pdf").write_bytes(b"")
     (root / "A-8 Renamed.pdf").write_bytes(b"PK\x03\x04 not a pdf")
     (root / "scan0001.pdf").write_bytes(b"%PDF-1.4 no number")
-    result = await run(emulator, root)
+    result = await run(emulator, root, journal=journal_location.setting)
     assert exit_code(result) == 1
     report = {f["path"]: f async for f in report_entries(result)}
     assert report["A-9 Empty.pdf"]["note"] == "the file is empty (0 bytes)"
@@ -231,14 +242,16 @@ async def test_bad_files_are_reported_and_the_others_import(
     assert len(state["uploads"]) == 3  # nothing was sent for a bad file
 
 
-async def test_dry_run_plans_without_sending_or_writing(emulator: RunningEmulator, tmp_path: Path):
+async def test_dry_run_plans_without_sending_or_writing(
+    emulator: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
+):
     write_archive(tmp_path / "src", 6, min_size=1_000, max_size=2_000)
     (tmp_path / "src" / "notes.pdf").write_bytes(b"x")
-    settings = make_settings(emulator, tmp_path / "src")
+    settings = make_settings(emulator, tmp_path / "src", journal=journal_location.setting)
     summary = await plan_only(settings)
     assert summary.counts == {Plan.NEW: 6, Plan.INVALID: 1}
     assert "notes.pdf" in summary.reasons
-    assert not settings.engine.journal.exists()
+    assert not journal_location.exists()
     assert (await emulator_state(emulator, "requests_total"))["requests_total"] == 0
 
 

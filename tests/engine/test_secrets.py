@@ -18,6 +18,7 @@ from bulkimport import logs
 from bulkimport.cli.environment import credentials_if_set
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.emulator.uploads import upload_json
+from bulkimport.journal_location import JournalUrl
 from bulkimport.pipeline import run_import
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.report import exit_code, write_report
@@ -53,8 +54,9 @@ def leaks(text: str, secrets: dict[str, str]) -> list[str]:
     return [name for name, value in secrets.items() if value in text]
 
 
-def journal_text(journal: Path) -> str:
+def journal_text(journal: Path | JournalUrl) -> str:
     """The journal's bytes, write-ahead log included, as text to search."""
+    assert isinstance(journal, Path)  # a SQLite journal
     parts = [journal, journal.with_name(journal.name + "-wal")]
     return "".join(p.read_bytes().decode("latin-1") for p in parts if p.exists())
 

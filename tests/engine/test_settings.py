@@ -11,6 +11,7 @@ import pytest
 
 from bulkimport.emulator import EmulatorConfig, serve
 from bulkimport.errors import ConfigError
+from bulkimport.journal_location import JournalUrl
 from bulkimport.settings import (
     Credentials,
     EngineSettings,
@@ -300,3 +301,42 @@ def test_the_command_line_overrides_root_and_journal(tmp_path: Path):
     moved = settings.with_overrides(source=tmp_path / "a", journal=tmp_path / "j.sqlite3")
     assert (moved.source.root, moved.engine.journal) == (tmp_path / "a", tmp_path / "j.sqlite3")
     assert moved.procore == settings.procore
+
+
+def test_the_journal_is_a_path_or_a_postgresql_url(tmp_path: Path):
+    def journal(value: str) -> Path | JournalUrl:
+        return parse_settings(BASE | {"engine": {"journal": value}}, Path("/srv")).engine.journal
+
+    assert journal("state/j.sqlite3") == Path("/srv/state/j.sqlite3")
+    url = "postgresql://importer@db.example.com:5433/drawings?sslmode=verify-full"
+    assert journal(url) == JournalUrl(
+        url, Path("/srv/bulkimport-journal-db.example.com-5433-drawings")
+    )
+    assert journal("postgres://importer@db/x") == JournalUrl(
+        "postgres://importer@db/x", Path("/srv/bulkimport-journal-db-5432-x")
+    )
+    for other in ("mysql://importer@db/x", "http://db/x", "file:///var/j.sqlite3"):
+        with pytest.raises(ConfigError, match=r"must be a file path \(SQLite\) or a postgresql://"):
+            journal(other)
+    for secret in (
+        "postgresql://u:pw-9@db/x",
+        "postgresql://u:@db/x",
+        "postgresql://db/x?password=pw-9",
+    ):
+        with pytest.raises(ConfigError, match="password must not be in the journal URL") as refused:
+            journal(secret)
+        assert "pw-9" not in str(refused.value)
+        assert "PGPASSWORD" in str(refused.value)
+    with pytest.raises(ConfigError, match="not a usable PostgreSQL URL"):
+        journal("postgresql://u@db:port/x")
+    # --journal: text, checked as the config's value is; a URL's local files under the cwd.
+    settings = parse_settings(BASE, Path("/srv"))
+    moved = settings.with_overrides(source=None, journal="postgresql://u@db/x")
+    assert moved.engine.journal == JournalUrl(
+        "postgresql://u@db/x", Path.cwd() / "bulkimport-journal-db-5432-x"
+    )
+    assert settings.with_overrides(source=None, journal="j.sqlite3").engine.journal == (
+        Path.cwd() / "j.sqlite3"
+    )
+    with pytest.raises(ConfigError, match="--journal must be a file path"):
+        settings.with_overrides(source=None, journal="mysql://u@db/x")

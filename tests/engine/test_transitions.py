@@ -1,11 +1,9 @@
-"""The journal's transitions, each on a real SQLite file, and the ledger that makes each one
-journalled, counted and logged by one call."""
+"""The journal's transitions, each on a real SQLite file and on a real PostgreSQL database, and
+the ledger that makes each one journalled, counted and logged by one call."""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import closing
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from bulkimport.journal.store import Journal
 from bulkimport.ledger import Ledger
 from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Plan, Target, Uploaded
 from bulkimport.progress import RunStats
+from tests.journals import JournalPlace
 
 pytestmark = pytest.mark.anyio
 
@@ -47,8 +46,8 @@ def uploaded(n: int) -> Uploaded:
 
 
 @pytest.fixture
-async def journal(tmp_path: Path) -> AsyncIterator[Journal]:
-    opened = await Journal.open(tmp_path / "journal.sqlite3")
+async def journal(journal_location: JournalPlace) -> AsyncIterator[Journal]:
+    opened = await Journal.open(journal_location.location)
     yield opened
     await opened.close()
 
@@ -57,11 +56,15 @@ async def one(journal: Journal, n: int) -> FileRow:
     return (await journal.lookup([drawing(n).rel]))[drawing(n).rel]
 
 
-def batches(journal: Journal) -> dict[str, tuple[str, int | None, str | None]]:
-    """token -> (status, drawing upload, error), read from the file by another connection."""
-    with closing(sqlite3.connect(journal.path)) as db:
-        rows = db.execute("SELECT token, status, drawing_upload_id, error FROM batches")
+@pytest.fixture
+def batches(journal_location: JournalPlace) -> Callable[[], dict[str, Any]]:
+    """token -> (status, drawing upload, error), read by another connection."""
+
+    def read() -> dict[str, Any]:
+        rows = journal_location.rows("SELECT token, status, drawing_upload_id, error FROM batches")
         return {token: (status, upload, error) for token, status, upload, error in rows}
+
+    return read
 
 
 async def up_to_uploaded(journal: Journal, *numbers: int) -> None:
@@ -128,10 +131,10 @@ async def test_reject_touch_skip_and_fail(journal: Journal):
     assert (await one(journal, 2)).state == FileState.FAILED
 
 
-async def test_a_batch_is_journalled_pending_then_sent(journal: Journal):
+async def test_a_batch_is_journalled_pending_then_sent(journal: Journal, batches):
     await up_to_uploaded(journal, 1, 2)
     await journal.batch_created(Batch("t-1", TARGET, (uploaded(1), uploaded(2))))
-    assert batches(journal) == {"t-1": (BatchState.PENDING, None, None)}
+    assert batches() == {"t-1": (BatchState.PENDING, None, None)}
     assert {(await one(journal, n)).state for n in (1, 2)} == {FileState.BATCHED}
     (pending,) = await journal.pending_batches()
     assert (pending.token, [r.rel for r in pending.rows]) == (
@@ -141,31 +144,33 @@ async def test_a_batch_is_journalled_pending_then_sent(journal: Journal):
     # What a resumed run sends again: the same token, the same uploads.
     assert pending.batch(ROOT) == Batch("t-1", TARGET, (uploaded(1), uploaded(2)))
     await journal.batch_sent("t-1", 900)
-    assert batches(journal) == {"t-1": (BatchState.SENT, 900, None)}
+    assert batches() == {"t-1": (BatchState.SENT, 900, None)}
     assert {(await one(journal, n)).drawing_upload_id for n in (1, 2)} == {900}
     assert {(await one(journal, n)).state for n in (1, 2)} == {FileState.IMPORTED}
     assert await journal.pending_batches() == []
     assert await journal.unverified() == {900: 2}
 
 
-async def test_a_closed_batch_fails_the_files_still_in_it(journal: Journal):
+async def test_a_closed_batch_fails_the_files_still_in_it(journal: Journal, batches):
     await up_to_uploaded(journal, 1, 2)
     await journal.batch_created(Batch("t-1", TARGET, (uploaded(1), uploaded(2))))
     await journal.failed([drawing(2).rel], "refused by name")
     await journal.batch_closed("t-1", "Procore refused the batch (403): no access")
-    assert batches(journal) == {
+    assert batches() == {
         "t-1": (BatchState.CLOSED, None, "Procore refused the batch (403): no access")
     }
     assert (await one(journal, 1)).error == "Procore refused the batch (403): no access"
     assert (await one(journal, 2)).error == "refused by name"  # not in it any more
 
 
-async def test_a_split_fails_the_named_files_and_moves_the_rest_in_one_step(journal: Journal):
+async def test_a_split_fails_the_named_files_and_moves_the_rest_in_one_step(
+    journal: Journal, batches
+):
     await up_to_uploaded(journal, 1, 2, 3)
     await journal.batch_created(Batch("t-1", TARGET, (uploaded(1), uploaded(2), uploaded(3))))
     parts = [Batch("t-2", TARGET, (uploaded(1),)), Batch("t-3", TARGET, (uploaded(3),))]
     await journal.batch_split("t-1", [(drawing(2).rel, "Procore refused it: bad")], parts, "why")
-    assert batches(journal) == {
+    assert batches() == {
         "t-1": (BatchState.CLOSED, None, "why"),
         "t-2": (BatchState.PENDING, None, None),
         "t-3": (BatchState.PENDING, None, None),
@@ -176,17 +181,19 @@ async def test_a_split_fails_the_named_files_and_moves_the_rest_in_one_step(jour
     assert [p.token for p in await journal.pending_batches()] == ["t-2", "t-3"]
 
 
-async def test_a_split_that_cannot_be_written_changes_nothing(journal: Journal):
+async def test_a_split_that_cannot_be_written_changes_nothing(
+    journal: Journal, batches, journal_location: JournalPlace
+):
     """One transaction: a part that cannot be journalled (its token is taken) leaves the old
     batch pending with all its files, and fails none of them."""
     await up_to_uploaded(journal, 1, 2, 3)
     await journal.batch_created(Batch("t-1", TARGET, (uploaded(1), uploaded(2), uploaded(3))))
     await journal.batch_created(Batch("t-taken", TARGET))
     parts = [Batch("t-2", TARGET, (uploaded(1),)), Batch("t-taken", TARGET, (uploaded(3),))]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(journal_location.integrity_error):
         await journal.batch_split("t-1", [(drawing(2).rel, "bad")], parts, "why")
-    assert batches(journal)["t-1"] == (BatchState.PENDING, None, None)
-    assert "t-2" not in batches(journal)
+    assert batches()["t-1"] == (BatchState.PENDING, None, None)
+    assert "t-2" not in batches()
     assert [(await one(journal, n)).state for n in (1, 2, 3)] == [FileState.BATCHED] * 3
     assert {(await one(journal, n)).batch_id for n in (1, 2, 3)} == {"t-1"}
 
