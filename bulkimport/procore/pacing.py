@@ -142,6 +142,9 @@ class RateBudget:
                 while (held := lane.paused_until - self._clock.now()) > 0:
                     waited += held
                     await self._clock.sleep(held)
+            except BaseException:  # cancelled in its wait: the call never goes
+                lane.in_flight -= 1
+                raise
             finally:
                 lane.queued -= 1
             self.waited += waited

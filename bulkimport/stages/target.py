@@ -220,6 +220,10 @@ class DrawingIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def creates(self, file: DrawingFile) -> bool:
+        """Whether `id_for` will create the file's drawing: its number is not in the area."""
+        return file.discipline is not None and self._ids.get(file.number.casefold()) is None
+
     async def id_for(self, file: DrawingFile) -> int:
         key = file.number.casefold()
         known = self._ids.get(key)

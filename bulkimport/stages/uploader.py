@@ -10,8 +10,10 @@ replacement is counted and logged with its reason.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import aiohttp
 import anyio
@@ -33,6 +35,9 @@ from bulkimport.stopping import Stop
 
 log = structlog.get_logger("bulkimport.upload")
 
+A = TypeVar("A")
+B = TypeVar("B")
+
 
 def too_old(ticket: Ticket, size: int, margin: float, now: float) -> bool:
     """Too close to expiry to start a POST of `size` bytes: less left than the margin plus the
@@ -40,6 +45,27 @@ def too_old(ticket: Ticket, size: int, margin: float, now: float) -> bool:
     life, or tickets that live less than the margin could never be used."""
     life = ticket.expires_at - ticket.issued_at
     return ticket.expires_at - now < min(margin + size / MIN_RATE, life / 2)
+
+
+async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both results, the two awaited side by side; the first failure raised as it is (not in a
+    group), the other call then cancelled."""
+    results: list[Any] = [None, None]
+    failures: list[Exception] = []
+
+    async def run(index: int, call: Awaitable[Any], scope: anyio.CancelScope) -> None:
+        try:
+            results[index] = await call
+        except Exception as exc:  # noqa: BLE001 - handed to the caller as it is
+            failures.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as both:
+        both.start_soon(run, 0, first, both.cancel_scope)
+        both.start_soon(run, 1, second, both.cancel_scope)
+    if failures:
+        raise failures[0]
+    return results[0], results[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +120,31 @@ class UploadStage:
         """Its target, its drawing (direct mode), then its ticket; None when the file is not
         to be sent (see `_same_revision`)."""
         target = await self.targets.target_for(file)
-        drawing_id = None
+        if file.review:
+            return await self._ticketed(file, None, target, None)
+        index = await self.targets.index(target.area_id)
+        if index.creates(file):
+            # A drawing this run creates has no revision to collide with, so the file goes
+            # for sure, and its ticket needs no drawing: both are asked for at once.
+            drawing_id, ticket = await _together(
+                index.id_for(file), self.client.create_upload(file.filename)
+            )
+            await self.ledger.uploading(file, drawing_id, target, None)
+            return Ticketed(file, drawing_id, target, ticket)
+        drawing_id = await index.id_for(file)
         note = None
-        if not file.review:
-            index = await self.targets.index(target.area_id)
-            drawing_id = await index.id_for(file)
-            if await index.has_revision(drawing_id, revision_key(file, target.set_id)):
-                placed = await self._same_revision(file, drawing_id, target, index)
-                if placed is None:
-                    return None
-                file, note = placed
+        if await index.has_revision(drawing_id, revision_key(file, target.set_id)):
+            placed = await self._same_revision(file, drawing_id, target, index)
+            if placed is None:
+                return None
+            file, note = placed
+        return await self._ticketed(file, drawing_id, target, note)
+
+    async def _ticketed(
+        self, file: DrawingFile, drawing_id: int | None, target: Target, note: str | None
+    ) -> Ticketed:
         await self.ledger.uploading(file, drawing_id, target, note)
-        ticket = await self.client.create_upload(file.filename)
-        return Ticketed(file, drawing_id, target, ticket)
+        return Ticketed(file, drawing_id, target, await self.client.create_upload(file.filename))
 
     async def _same_revision(
         self, file: DrawingFile, drawing_id: int, target: Target, index: DrawingIndex

@@ -304,3 +304,15 @@ async def test_a_429_holds_the_calls_already_waiting_their_turn():
             await anyio.wait_all_tasks_blocked()
     assert woke[0] == started
     assert woke[1] - started >= 30.0
+
+
+@pytest.mark.anyio
+async def test_a_call_cancelled_in_its_wait_is_not_counted_in_flight():
+    clock = HeldClock()
+    budget = RateBudget(clock=clock)
+    budget.release(await budget.acquire(), headers(300, 5, clock.time() + 10))
+    first = await budget.acquire()  # goes now; the next is spread
+    with anyio.move_on_after(0.5):  # real seconds: the held clock never moves on its own
+        await budget.acquire()
+    budget.release(first, None)
+    assert first.lane.in_flight == 0  # else every later call would be spaced as if it were

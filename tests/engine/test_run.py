@@ -16,7 +16,7 @@ import pytest
 
 from bulkimport import pipeline
 from bulkimport.clock import SYSTEM, Clock
-from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
+from bulkimport.emulator import EmulatorConfig, RunningEmulator, Wan, serve
 from bulkimport.errors import ConfigError
 from bulkimport.models import FileState, Plan, Ticket
 from bulkimport.pipeline import plan_only, run_import
@@ -377,3 +377,17 @@ async def test_a_config_area_the_project_lacks_stops_the_run_before_any_upload(
         await run_import(settings, CREDENTIALS, progress=False)  # as it is, not in a group
     requests = (await emulator_state(emulator, "requests"))["requests"]
     assert "POST /rest/v1.1/projects/{project_id}/uploads" not in requests
+
+
+async def test_a_new_drawing_and_its_ticket_are_asked_for_at_once(tmp_path: Path):
+    """A drawing the run creates has no revision to collide with, so its file's ticket is not
+    held back until the drawing exists: the two calls reach Procore side by side, one 0.3 s
+    round trip apart at most, never one after the other's answer."""
+    write_pdf(tmp_path / "src" / "A-1 Plan.pdf", seed=1)
+    async with serve(EmulatorConfig(processing_delay=0, wan=Wan(api_latency=0.3))) as emu:
+        result = await run_import(make_settings(emu, tmp_path / "src"), CREDENTIALS, progress=False)
+        assert exit_code(result) == 0
+        arrived = {name: t for t, name in emu.world.ledger.timeline}
+    drawing = arrived["POST /rest/v1.1/drawing_areas/{drawing_area_id}/drawings"]
+    ticket = arrived["POST /rest/v1.1/projects/{project_id}/uploads"]
+    assert abs(ticket - drawing) < 0.2
