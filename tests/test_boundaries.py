@@ -22,3 +22,11 @@ def test_the_cli_loads_no_emulator_module_until_asked():
     modules = imported_by("import bulkimport.cli")
     assert "bulkimport.cli.commands" in modules  # the measurement saw the CLI itself
     assert [m for m in modules if m.startswith("bulkimport.emulator")] == []
+
+
+def test_a_run_on_sqlite_loads_no_postgresql_driver():
+    """psycopg and libpq add about 10 MB to every run's memory; only a PostgreSQL journal needs
+    them."""
+    modules = imported_by("import bulkimport.pipeline, bulkimport.cli.commands")
+    assert "bulkimport.journal.store" in modules
+    assert [m for m in modules if m.startswith("psycopg")] == []

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from bulkimport.journal import postgres, reads, sqlite
+from bulkimport.journal import reads, sqlite
 from bulkimport.journal import statements as batch_sql
 from bulkimport.journal.database import Database, Row
 from bulkimport.journal.rows import (
@@ -57,6 +57,8 @@ class Journal:
     @classmethod
     def _open(cls, path: JournalLocation, readonly: bool, project_id: int | None) -> Journal:
         if isinstance(path, JournalUrl):
+            from bulkimport.journal import postgres  # psycopg and libpq: ~10 MB, only for it
+
             return cls(postgres.open_database(path, readonly, project_id), path)
         return cls(sqlite.open_file(path, readonly), path)
 
@@ -70,6 +72,8 @@ class Journal:
     def _open_if_present(cls, path: JournalLocation) -> Journal | None:
         if isinstance(path, Path):
             return cls._open(path, True, None) if path.exists() else None
+        from bulkimport.journal import postgres  # psycopg and libpq: ~10 MB, only for it
+
         database = postgres.open_if_present(path)
         return None if database is None else cls(database, path)
 
