@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 
 import anyio
 
-from bulkimport.journal import postgres, reads, sqlite
+from bulkimport.journal import claims, postgres, reads, sqlite
 from bulkimport.journal import statements as batch_sql
+from bulkimport.journal.claims import Worker
 from bulkimport.journal.database import Database, Row
 from bulkimport.journal.rows import (
     UNCONFIRMED,
@@ -41,24 +42,44 @@ T = TypeVar("T")
 
 
 class Journal:
-    def __init__(self, database: Database, path: JournalLocation) -> None:
+    def __init__(
+        self, database: Database, path: JournalLocation, worker: Worker | None = None
+    ) -> None:
         self._db = database
         self.path = path  # the file, or the database's URL (never with a password)
         self._limiter = anyio.CapacityLimiter(1)
+        self.worker = worker  # one of several workers on the journal (claims.py), or None
 
     @classmethod
     async def open(
-        cls, path: JournalLocation, *, readonly: bool = False, project_id: int | None = None
+        cls,
+        path: JournalLocation,
+        *,
+        readonly: bool = False,
+        project_id: int | None = None,
+        worker: Worker | None = None,
     ) -> Journal:
         """The journal, its schema made current and the run's lock held (on a PostgreSQL
-        journal, the lock of `project_id`'s runs); read-only, neither lock nor change."""
-        return await anyio.to_thread.run_sync(cls._open, path, readonly, project_id)
+        journal, the lock of `project_id`'s runs: shared among workers, with `worker`);
+        read-only, neither lock nor change."""
+        return await anyio.to_thread.run_sync(cls._open, path, readonly, project_id, worker)
 
     @classmethod
-    def _open(cls, path: JournalLocation, readonly: bool, project_id: int | None) -> Journal:
+    def _open(
+        cls,
+        path: JournalLocation,
+        readonly: bool,
+        project_id: int | None,
+        worker: Worker | None = None,
+    ) -> Journal:
         if isinstance(path, JournalUrl):
-            return cls(postgres.open_database(path, readonly, project_id), path)
+            shared = worker is not None
+            return cls(postgres.open_database(path, readonly, project_id, shared), path, worker)
         return cls(sqlite.open_file(path, readonly), path)
+
+    async def claiming(self, fn: Callable[..., T], *args: Any) -> T:
+        """One of claims.py's functions, run with this journal's database and worker."""
+        return await self._run(fn, self._db, self.worker, *args)
 
     @classmethod
     async def open_if_present(cls, path: JournalLocation) -> Journal | None:
@@ -89,45 +110,15 @@ class Journal:
 
     async def plan(self, files: Sequence[DrawingFile]) -> None:
         """Record files about to be imported; earlier progress on them is forgotten."""
-        now = time.time()
-        await self._run(
-            self._write,
-            [
-                (
-                    (
-                        "INSERT INTO files (rel, size, mtime_ns, number, title, revision, discipline,"
-                        " drawing_date, received_date, area, drawing_set, review, state, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                        " ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
-                        " mtime_ns=excluded.mtime_ns, number=excluded.number,"
-                        " title=excluded.title, revision=excluded.revision,"
-                        " discipline=excluded.discipline, drawing_date=excluded.drawing_date,"
-                        " received_date=excluded.received_date, area=excluded.area,"
-                        " drawing_set=excluded.drawing_set, review=excluded.review,"
-                        " state=excluded.state, upload_uuid=NULL, uploaded_at=NULL, drawing_id=NULL,"
-                        " area_id=NULL, set_id=NULL, batch_id=NULL, drawing_upload_id=NULL,"
-                        " error=NULL, updated_at=excluded.updated_at"
-                    ),
-                    (
-                        f.rel,
-                        f.size,
-                        f.mtime_ns,
-                        f.number,
-                        f.title,
-                        f.revision,
-                        f.discipline,
-                        f.drawing_date,
-                        f.received_date,
-                        f.area,
-                        f.drawing_set,
-                        int(f.review),
-                        FileState.PLANNED,
-                        now,
-                    ),
-                )
-                for f in files
-            ],
-        )
+        await self._run(self._write, batch_sql.planned(files, time.time()))
+
+    async def claim(
+        self, found: Sequence[tuple[str, int, int]]
+    ) -> tuple[set[str], dict[str, FileRow]]:
+        """A worker's claim on files (rel, size, mtime_ns): those it took, and the rows of
+        those the journal knew before (a new file's is only the claim's)."""
+        held, fresh = await self.claiming(claims.claim_files, found)
+        return held, await self.lookup(sorted(held - fresh))
 
     async def reject(
         self, rel: str, size: int, mtime_ns: int, reason: str, state: FileState = FileState.FAILED
@@ -184,6 +175,7 @@ class Journal:
             set_id=target.set_id,
             received_date=received_date,
             error=note,
+            owner=self.worker.owner if self.worker else None,
         )
 
     async def skipped(
@@ -216,8 +208,22 @@ class Journal:
         )
 
     async def batch_created(self, batch: Batch) -> None:
-        """Written before the request: the token and its items, in one transaction."""
-        await self._run(self._write, batch_sql.created(batch, time.time()))
+        """Written before the request: the token and its items, in one transaction (a
+        worker's only while it holds every file of the batch)."""
+        statements = batch_sql.created(batch, time.time())
+        if self.worker is not None:
+            await self.claiming(claims.batch_created, batch, statements)
+            return
+        await self._run(self._write, statements)
+
+    async def holds(self, token: str) -> bool:
+        """Whether this run may send batch `token`: always, but for a worker whose lease on
+        it ran out (another worker has taken it over, and sends it under the same token)."""
+        return self.worker is None or await self.claiming(claims.still_holds, token)
+
+    async def give_back(self, token: str, reason: str) -> None:
+        """Another credential's batch Procore does not hold (claims.given_back)."""
+        await self._run(self._write, claims.given_back(token, reason, time.time()))
 
     async def batch_split(
         self,
@@ -345,13 +351,21 @@ class Journal:
     async def leftovers(self, root: Path) -> Leftovers:
         """What earlier runs left part-way (see `Leftovers`); files are rebuilt under `root`."""
         uploads = {}
-        for row in await self._run(reads.in_state, self._db, FileState.UPLOADED):
+        for row in await self._uploads_left():
             item = row.attachable(root)
             if item is not None:
                 uploads[row.rel] = item
         return Leftovers(uploads, tuple(await self.pending_batches()), await self.unverified())
 
+    async def _uploads_left(self) -> list[FileRow]:
+        """A worker's are those it holds and its credential's user can attach (claims.py)."""
+        if self.worker is not None:
+            return await self.claiming(claims.held_uploads)
+        return await self._run(reads.in_state, self._db, FileState.UPLOADED)
+
     async def pending_batches(self) -> list[PendingBatch]:
+        if self.worker is not None:
+            return await self.claiming(claims.held_batches, True)
         return await self._run(reads.pending_batches, self._db)
 
     async def unverified(self) -> dict[int, int]:
