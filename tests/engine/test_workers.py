@@ -1,0 +1,126 @@
+"""Several workers on one migration (`engine.workers = "shared"`): processes with their own
+credentials share a PostgreSQL journal, claim files under a lease, and take over what a worker
+killed with SIGKILL held; every file is imported exactly once, no drawing is created twice."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.abc import Process
+
+from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
+from bulkimport.errors import JournalBusy
+from bulkimport.journal.claims import Worker
+from bulkimport.journal.store import Journal
+from bulkimport.models import FileState
+from bulkimport.samples import write_archive
+from tests.journals import JournalPlace
+
+from .conftest import CREDENTIALS, config_dict, run_command, run_env, write_config
+from .test_run import assert_exactly_once
+
+pytestmark = pytest.mark.anyio
+
+CREATE_UPLOAD = "POST /rest/v1.1/projects/{project_id}/uploads"
+OTHER = ("emulator-other-client-id", "emulator-other-secret")  # the default seed's second user
+
+
+def worker_config(emu: RunningEmulator, folder: Path, root: Path, journal: str) -> Path:
+    """A worker's config, in a folder of its own (as on its own host)."""
+    raw = config_dict(
+        emu, root, journal=journal, workers="shared", lease=2, batch_size=25, upload_workers=4
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    write_config(folder / "bulkimport.toml", raw)
+    return folder / "bulkimport.toml"
+
+
+def env_of(client_id: str, secret: str) -> dict[str, str]:
+    return run_env() | {"PROCORE_CLIENT_ID": client_id, "PROCORE_CLIENT_SECRET": secret}
+
+
+async def start(config: Path, env: dict[str, str], log: Path) -> Process:
+    with log.open("ab") as stderr:
+        return await anyio.open_process(run_command(config), env=env, stderr=stderr)
+
+
+async def test_two_workers_one_killed_at_40_percent_import_every_file_once(
+    tmp_path: Path, postgres_url: str
+):
+    async with serve(EmulatorConfig(processing_delay=0.0)) as emu:
+        root = tmp_path / "archive"
+        paths = write_archive(root, 500, min_size=1_000, max_size=3_000)
+        first = worker_config(emu, tmp_path / "host-a", root, postgres_url)
+        second = worker_config(emu, tmp_path / "host-b", root, postgres_url)
+        mine, other = env_of(CREDENTIALS.client_id, CREDENTIALS.client_secret), env_of(*OTHER)
+        ledger = emu.world.ledger
+        with anyio.fail_after(60):
+            a = await start(first, mine, tmp_path / "a.log")
+            b = await start(second, other, tmp_path / "b.log")
+            await ledger.until(lambda: ledger.requests.get(CREATE_UPLOAD, 0) >= 200)
+            a.send_signal(signal.SIGKILL)  # at about 40%: claims, uploads, batches left
+            await a.wait()
+            restarted = await start(first, mine, tmp_path / "a.log")
+            await b.wait()
+            await restarted.wait()
+        logs = {name: (tmp_path / f"{name}.log").read_text() for name in ("a", "b")}
+        assert (b.returncode, restarted.returncode) == (0, 0), logs
+        state = await assert_exactly_once(emu, paths)
+        numbers = Counter(d["number"] for d in state["drawings"])
+        assert len(numbers) == 500
+        assert set(numbers.values()) == {1}  # no drawing created twice
+        # Both credentials did work: the attached uploads are of two users.
+        attached = [u for u in state["uploads"] if u["attached_to"] is not None]
+        by_user = Counter(u["owner_user_id"] for u in attached)
+        assert len(by_user) == 2, by_user
+        print(  # noqa: T201 - the figures of the run, for the report
+            f"create uploads {ledger.requests[CREATE_UPLOAD]} for 500 files, drawing uploads "
+            f"{len(state['drawing_uploads'])}, attached per user {sorted(by_user.values())}"
+        )
+    place = JournalPlace("postgresql", postgres_url, tmp_path)
+    assert place.rows("SELECT state, COUNT(*) FROM files GROUP BY state") == [
+        (FileState.VERIFIED, 500)
+    ]
+    # The workers that ended let go of what they held; only the killed one's claims remain,
+    # on files finished since, where they stop no one.
+    holders = place.rows("SELECT DISTINCT claimed_by FROM files WHERE claimed_by IS NOT NULL")
+    assert len(holders) <= 1
+
+
+async def test_worker_mode_on_a_sqlite_journal_is_refused_before_anything_is_sent(
+    emulator: RunningEmulator, tmp_path: Path
+):
+    config = worker_config(emulator, tmp_path, tmp_path / "src", str(tmp_path / "j.sqlite3"))
+    write_archive(tmp_path / "src", 2, min_size=1_000, max_size=2_000)
+    done = await anyio.run_process(run_command(config), env=run_env(), check=False)
+    assert done.returncode == 2, done.stderr
+    assert 'engine.workers = "shared" needs a PostgreSQL journal' in done.stderr.decode()
+    assert emulator.world.ledger.requests == {}
+    assert not (tmp_path / "j.sqlite3").exists()
+
+
+async def test_workers_share_the_projects_lock_and_a_single_run_is_refused_beside_them(
+    postgres_url: str, tmp_path: Path
+):
+    location = JournalPlace("postgresql", postgres_url, tmp_path).location
+    one, two = (Worker(f"w{n}", "credential-x", 5.0) for n in (1, 2))
+    first = await Journal.open(location, project_id=7, worker=one)
+    second = await Journal.open(location, project_id=7, worker=two)
+    try:
+        with pytest.raises(JournalBusy, match="holds the lock on project 7"):
+            await Journal.open(location, project_id=7)  # a single run
+        # A new file found by both at once: one holds it, the other passes over it.
+        found = [("A-1.pdf", 10, 1), ("A-2.pdf", 10, 1)]
+        held, rows = await first.claim(found[:1])
+        assert (held, rows) == ({"A-1.pdf"}, {})  # new: no row but the claim
+        held, rows = await second.claim(found)
+        assert held == {"A-2.pdf"}
+    finally:
+        await first.close()
+        await second.close()
+    single = await Journal.open(location, project_id=7)  # the workers have gone
+    await single.close()
