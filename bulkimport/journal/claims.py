@@ -169,12 +169,16 @@ def batch_created(db: Database, worker: Worker, batch: Batch, statements: list[S
                 f"worker {worker.id} no longer holds {len(rels) - len(held)} of the files of a "
                 "new batch (its lease ran out and another worker took them): not batched"
             )
-        for sql, params in statements:
+        for sql, params in [*statements, held_by(worker, batch.token)]:
             db.run(sql, params)
-        db.run(
-            f"UPDATE batches SET owner=?, claimed_by=?, lease_until={NOW} + ? WHERE token=?",
-            (worker.owner, worker.id, worker.lease, batch.token),
-        )
+
+
+def held_by(worker: Worker, token: str) -> Statement:
+    """A new batch, this worker's credential's and held by it."""
+    return (
+        f"UPDATE batches SET owner=?, claimed_by=?, lease_until={NOW} + ? WHERE token=?",
+        (worker.owner, worker.id, worker.lease, token),
+    )
 
 
 def still_holds(db: Database, worker: Worker, token: str) -> bool:

@@ -147,16 +147,19 @@ class Journal:
     # Transitions ------------------------------------------------------------------------
 
     async def _set(self, rel: str, **values: Any) -> None:
+        await self._run(self._write, [self._update(rel, values, held=False)])
+
+    async def _set_held(self, rel: str, **values: Any) -> None:
+        """A step of the file's upload: a worker writes it only while it holds the file, so a
+        worker whose lease lapsed (paused, cut off) cannot undo another's progress on it."""
+        await self._run(self._write, [self._update(rel, values, held=True)])
+
+    def _update(self, rel: str, values: dict[str, Any], held: bool) -> tuple[str, Sequence[Any]]:
         columns = ", ".join(f"{name}=?" for name in values)
-        await self._run(
-            self._write,
-            [
-                (
-                    f"UPDATE files SET {columns}, updated_at=? WHERE rel=?",
-                    (*values.values(), time.time(), rel),
-                )
-            ],
-        )
+        sql = f"UPDATE files SET {columns}, updated_at=? WHERE rel=?"
+        if held and self.worker is not None:
+            return sql + " AND claimed_by=?", (*values.values(), time.time(), rel, self.worker.id)
+        return sql, (*values.values(), time.time(), rel)
 
     async def uploading(
         self,
@@ -167,7 +170,7 @@ class Journal:
         note: str | None = None,
     ) -> None:
         """On its way; `received_date` as it will be sent (a policy may have chosen it)."""
-        await self._set(
+        await self._set_held(
             rel,
             state=FileState.UPLOADING,
             drawing_id=drawing_id,
@@ -187,25 +190,17 @@ class Journal:
         values: dict[str, Any] = {"state": FileState.SKIPPED, "error": note}
         if sha256 is not None:
             values["held_sha256"] = sha256
-        await self._set(rel, drawing_id=drawing_id, **values)
+        await self._set_held(rel, drawing_id=drawing_id, **values)
 
     async def uploaded(self, rel: str, uuid: str, issued_at: float, sha256: str) -> None:
-        await self._set(
+        await self._set_held(
             rel, state=FileState.UPLOADED, upload_uuid=uuid, uploaded_at=issued_at, sha256=sha256
         )
 
     async def failed(self, rels: Iterable[str], reason: str) -> None:
-        now = time.time()
-        await self._run(
-            self._write,
-            [
-                (
-                    "UPDATE files SET state=?, error=?, updated_at=? WHERE rel=?",
-                    (FileState.FAILED, reason, now, rel),
-                )
-                for rel in rels
-            ],
-        )
+        """Files whose upload failed (a worker's: only those it holds)."""
+        values = {"state": FileState.FAILED, "error": reason}
+        await self._run(self._write, [self._update(rel, values, held=True) for rel in rels])
 
     async def batch_created(self, batch: Batch) -> None:
         """Written before the request: the token and its items, in one transaction (a
@@ -245,6 +240,8 @@ class Journal:
         ]
         for part in parts:
             statements += batch_sql.created(part, now)
+            if self.worker is not None:  # the parts are the worker's, as the batch was
+                statements.append(claims.held_by(self.worker, part.token))
         statements += batch_sql.closed(token, why, now)
         await self._run(self._write, statements)
 

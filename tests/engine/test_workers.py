@@ -4,9 +4,11 @@ killed with SIGKILL held; every file is imported exactly once, no drawing is cre
 
 from __future__ import annotations
 
+import json
 import signal
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -20,7 +22,15 @@ from bulkimport.models import FileState
 from bulkimport.samples import write_archive
 from tests.journals import JournalPlace
 
-from .conftest import CREDENTIALS, config_dict, run_command, run_env, write_config
+from .conftest import (
+    CREDENTIALS,
+    config_dict,
+    run_command,
+    run_env,
+    wait_for,
+    write_config,
+)
+from .test_resilience import DRAWING_UPLOADS, lose_calls
 from .test_run import assert_exactly_once
 
 pytestmark = pytest.mark.anyio
@@ -29,10 +39,19 @@ CREATE_UPLOAD = "POST /rest/v1.1/projects/{project_id}/uploads"
 OTHER = ("emulator-other-client-id", "emulator-other-secret")  # the default seed's second user
 
 
-def worker_config(emu: RunningEmulator, folder: Path, root: Path, journal: str) -> Path:
+def worker_config(
+    emu: RunningEmulator, folder: Path, root: Path, journal: str, **engine: Any
+) -> Path:
     """A worker's config, in a folder of its own (as on its own host)."""
     raw = config_dict(
-        emu, root, journal=journal, workers="shared", lease=2, batch_size=25, upload_workers=4
+        emu,
+        root,
+        journal=journal,
+        workers="shared",
+        lease=2,
+        batch_size=25,
+        upload_workers=4,
+        **engine,
     )
     folder.mkdir(parents=True, exist_ok=True)
     write_config(folder / "bulkimport.toml", raw)
@@ -124,3 +143,35 @@ async def test_workers_share_the_projects_lock_and_a_single_run_is_refused_besid
         await second.close()
     single = await Journal.open(location, project_id=7)  # the workers have gone
     await single.close()
+
+
+@pytest.mark.parametrize("taker", ["same credential", "other credential"])
+async def test_a_dead_workers_unanswered_batch_is_taken_over_never_duplicated(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch, taker: str
+):
+    """Killed while its Create Drawing Upload is on the wire (journalled, never acted on): a
+    worker of the same credential resends it with its Idempotency-Token; one of another
+    credential (whose user can use neither the token nor the uploads) looks it up, and gives
+    its files back to be uploaded again. Either way each file is imported once."""
+    release = lose_calls(monkeypatch, DRAWING_UPLOADS)
+    async with serve(EmulatorConfig(processing_delay=0.0)) as emu:
+        root = tmp_path / "archive"
+        paths = write_archive(root, 30, min_size=1_000, max_size=2_000)
+        dead = worker_config(emu, tmp_path / "host-a", root, postgres_url, batch_max_wait=60)
+        other = worker_config(emu, tmp_path / "host-b", root, postgres_url)
+        mine = env_of(CREDENTIALS.client_id, CREDENTIALS.client_secret)
+        with anyio.fail_after(30):
+            a = await start(dead, mine, tmp_path / "a.log")
+            await wait_for(emu, DRAWING_UPLOADS, 1)  # arrived; held, so not answered
+            a.send_signal(signal.SIGKILL)
+            await a.wait()
+            release.set()  # what was held is lost
+            env = mine if taker == "same credential" else env_of(*OTHER)
+            b = await start(other, env, tmp_path / "b.log")
+            await b.wait()
+        log = (tmp_path / "b.log").read_text()
+        assert b.returncode == 0, log
+        await assert_exactly_once(emu, paths)
+        events = {json.loads(line)["event"] for line in log.splitlines() if line[:1] == "{"}
+        taken = "batch.resend" if taker == "same credential" else "batch.given_back"
+        assert taken in events
