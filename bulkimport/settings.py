@@ -145,7 +145,7 @@ class EngineSettings:
     # "shared": one of several workers on a PostgreSQL journal, each claiming files under a
     # lease of `lease` seconds that it renews while it works (workers.py).
     workers: WorkerMode = "single"
-    lease: float = 30.0
+    lease: float = 120.0  # well above procore.timeout (README: "Several workers ...")
 
 
 @dataclass(frozen=True, slots=True)
