@@ -19,18 +19,24 @@ from bulkimport.errors import JournalBusy
 from bulkimport.journal.claims import Worker
 from bulkimport.journal.store import Journal
 from bulkimport.models import FileState
+from bulkimport.pipeline import run_import
 from bulkimport.samples import write_archive
 from tests.journals import JournalPlace
 
 from .conftest import (
     CREDENTIALS,
+    advance_clock,
     config_dict,
+    emulator_state,
+    make_settings,
+    report_of,
     run_command,
     run_env,
     wait_for,
     write_config,
+    write_pdf,
 )
-from .test_resilience import DRAWING_UPLOADS, lose_calls
+from .test_resilience import DRAWING_UPLOADS, lose_calls, upload_without_batching
 from .test_run import assert_exactly_once
 
 pytestmark = pytest.mark.anyio
@@ -175,3 +181,37 @@ async def test_a_dead_workers_unanswered_batch_is_taken_over_never_duplicated(
         events = {json.loads(line)["event"] for line in log.splitlines() if line[:1] == "{"}
         taken = "batch.resend" if taker == "same credential" else "batch.given_back"
         assert taken in events
+
+
+async def test_a_workers_refused_batch_is_split_and_its_parts_sent(
+    tmp_path: Path, postgres_url: str
+):
+    """The parts of a refused batch are the worker's, as the batch was: sent, not passed over
+    as another's. Two uploads an earlier run left, deleted by Procore's attach deadline, make
+    the batch refused whole (a 400 naming no entry)."""
+    async with serve(EmulatorConfig(processing_delay=0, refusal_style="batch")) as emu:
+        root = tmp_path / "src"
+        left = [root / f"A-{n} Left.pdf" for n in (1, 2)]
+        for n, path in enumerate(left, 1):
+            write_pdf(path, seed=n)
+        await upload_without_batching(emu, root, left, journal=postgres_url)
+        await advance_clock(emu, 8 * 24 * 3600)
+        others = [root / f"A-{n} Other.pdf" for n in range(3, 13)]
+        for n, path in enumerate(others, 3):
+            write_pdf(path, seed=n)
+        settings = make_settings(
+            emu,
+            root,
+            journal=postgres_url,
+            workers="shared",
+            lease=2,
+            attach_deadline=30 * 24 * 3600.0,
+        )
+        result = await run_import(settings, CREDENTIALS, progress=False)
+        assert result.stats.split_calls > 0
+        report = await report_of(result)
+        assert {report[p.name]["state"] for p in left} == {"failed"}
+        assert {report[p.name]["state"] for p in others} == {"verified"}
+        state = await emulator_state(emu, "drawing_uploads")
+        attached = [i["upload_uuid"] for du in state["drawing_uploads"] for i in du["imports"]]
+        assert len(attached) == len(set(attached)) == len(others)  # each good file once
