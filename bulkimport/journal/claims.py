@@ -75,6 +75,11 @@ def claim_files(
         return {str(row[0]) for row in taken}, fresh
 
 
+def claim_only(row: FileRow) -> bool:
+    """A row claim_files made that no plan has filled in yet (a plan always sets the number)."""
+    return row.state == FileState.PLANNED and row.number is None
+
+
 def claim_leftovers(db: Database, worker: Worker) -> None:
     """Claim the batches never answered and the uploads never batched that nobody holds: a
     dead worker's, or an earlier run's. A batch's files go with it."""

@@ -118,7 +118,10 @@ class Journal:
         """A worker's claim on files (rel, size, mtime_ns): those it took, and the rows of
         those the journal knew before (a new file's is only the claim's)."""
         held, fresh = await self.claiming(claims.claim_files, found)
-        return held, await self.lookup(sorted(held - fresh))
+        rows = await self.lookup(sorted(held - fresh))
+        # A row that is only a claim (a later revision held for its wave, or a claim whose
+        # worker died before planning it) describes no file: the file is new.
+        return held, {rel: row for rel, row in rows.items() if not claims.claim_only(row)}
 
     async def reject(
         self, rel: str, size: int, mtime_ns: int, reason: str, state: FileState = FileState.FAILED

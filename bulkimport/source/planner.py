@@ -85,6 +85,9 @@ class Order:
 
     waves: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, str] = field(default_factory=dict)  # rel -> the rel it repeats
+    # The first revision's file -> the later ones: a worker that claims the first claims them
+    # all, so another worker cannot send a later revision before it (producer.py).
+    followers: dict[str, list[str]] = field(default_factory=dict)
     files: int = 0
     manifest_problems: list[ManifestProblem] = field(default_factory=list)  # by line
 
@@ -178,6 +181,7 @@ def _order_repeats(
             wave += 1
             if wave:
                 order.waves[entry[4]] = wave
+                order.followers.setdefault(next(iter(seen.values())), []).append(entry[4])
 
 
 # Rows whose file Procore has taken: sent again only when the file changes.

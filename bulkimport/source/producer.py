@@ -3,7 +3,10 @@
 A worker among several (`engine.workers = "shared"`) claims the files it is about to upload in
 small slices, just before it hands them on (the stream to the uploaders is short, so a slice is
 claimed when the uploaders can take it): claimed a whole chunk at a time, the first worker to
-scan would hold the whole archive and the others would wait for it.
+scan would hold the whole archive and the others would wait for it. The later revisions of a
+drawing number go with its first: a worker that meets the first revision (whatever it decides
+for it) claims the later ones too, and they wait in its journal rows for its later waves; a
+worker that meets a later revision held that way passes over it.
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ from bulkimport.stopping import Stop
 CLAIM_SLICE = 20  # files a worker claims at a time
 
 
-async def claimed(journal: Journal, decided: list[Decision], ctx: Context) -> list[Decision]:
+async def claimed(
+    journal: Journal, decided: list[Decision], ctx: Context, followers: list[str]
+) -> list[Decision]:
     """A worker's decisions: the files to upload are claimed (journal/claims.py), decided
     again from their rows as they are under the claim (another worker may have imported one
-    since), and those another worker holds are left to it."""
+    since), and those another worker holds are left to it. `followers`, the later revisions
+    of the first revisions in `decided`, are claimed with them, for a later wave."""
     wanted = [d.found for d in decided if d.file is not None]
-    if not wanted:
+    if not wanted and not followers:
         return decided
-    held, rows = await journal.claim([(f.rel, f.size, f.mtime_ns) for f in wanted])
+    later = [(rel, 0, 0) for rel in followers]  # a row to hold until their wave plans them
+    held, rows = await journal.claim([(f.rel, f.size, f.mtime_ns) for f in wanted] + later)
     mine = [f for f in wanted if f.rel in held]
     again = {d.rel: d for d in await anyio.to_thread.run_sync(decide_all, mine, rows, ctx)}
     return [
@@ -77,8 +84,10 @@ class Producer:
             yield chunk
             return
         for start in range(0, len(chunk), CLAIM_SLICE):
+            part = chunk[start : start + CLAIM_SLICE]
             ctx = Context(self.settings, self.manifest, self.order, time.time(), self.uploads)
-            yield await claimed(journal, chunk[start : start + CLAIM_SLICE], ctx)
+            later = [rel for d in part for rel in self.order.followers.get(d.rel, ())]
+            yield await claimed(journal, part, ctx, later)
 
     async def _hand_on(
         self,

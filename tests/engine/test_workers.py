@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bulkimport.journal.store import Journal
 from bulkimport.models import FileState
 from bulkimport.pipeline import run_import
 from bulkimport.samples import write_archive
+from bulkimport.settings import Credentials
 from tests.journals import JournalPlace
 
 from .conftest import (
@@ -215,3 +217,62 @@ async def test_a_workers_refused_batch_is_split_and_its_parts_sent(
         state = await emulator_state(emu, "drawing_uploads")
         attached = [i["upload_uuid"] for du in state["drawing_uploads"] for i in du["imports"]]
         assert len(attached) == len(set(attached)) == len(others)  # each good file once
+
+
+async def test_two_workers_send_each_numbers_revisions_in_order(tmp_path: Path, postgres_url: str):
+    """Three revisions of each of 120 numbers, two workers: the one that claims a number's first
+    revision claims its later ones with it, so no later revision reaches Procore first."""
+    root = tmp_path / "src"
+    for n in range(120):
+        for rev in range(3):
+            write_pdf(root / f"A-{100 + n}_Plan_Rev{rev}.pdf", seed=n * 10 + rev)
+    async with serve(EmulatorConfig(processing_delay=0.05)) as emu:
+        settings = make_settings(
+            emu, root, journal=postgres_url, workers="shared", lease=2, batch_size=10
+        )
+        results = []
+
+        async def work(credentials: Credentials) -> None:
+            results.append(await run_import(settings, credentials, progress=False))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(work, CREDENTIALS)
+            tg.start_soon(work, Credentials(*OTHER))
+        paths = sorted(root.iterdir())
+        state = await assert_exactly_once(emu, paths)
+        for drawing in state["drawings"]:
+            in_order = [r["revision_number"] for r in sorted(drawing["revisions"], key=by_id)]
+            assert in_order == ["0", "1", "2"], drawing["number"]
+        assert len(state["drawings"]) == 120
+        print(f"uploaded by each worker: {[r.stats.uploaded for r in results]}")  # noqa: T201
+
+
+def by_id(revision: dict[str, Any]) -> int:
+    number: int = revision["id"]
+    return number
+
+
+async def test_a_later_revision_waits_for_the_worker_that_holds_the_first(
+    tmp_path: Path, postgres_url: str
+):
+    """A slow worker (a small request budget) holds the first revisions of ten numbers; a fast
+    one, started after it, finds nothing of wave 0 to do and must not send the second
+    revisions of those numbers ahead of them: they are the slow worker's."""
+    root = tmp_path / "src"
+    for n in range(10):
+        for rev in range(2):
+            write_pdf(root / f"A-{100 + n}_Plan_Rev{rev}.pdf", seed=n * 10 + rev)
+    async with serve(EmulatorConfig(processing_delay=0.0)) as emu:
+        common: dict[str, Any] = {"journal": postgres_url, "workers": "shared", "lease": 2}
+        slow = make_settings(emu, root, max_requests_per_hour=36_000, **common)
+        fast = make_settings(emu, root, **common)
+        ledger = emu.world.ledger
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(run_import, slow, CREDENTIALS, progress=False))
+            with anyio.fail_after(20):
+                await ledger.until(lambda: ledger.requests.get(CREATE_UPLOAD, 0) >= 1)
+            tg.start_soon(partial(run_import, fast, Credentials(*OTHER), progress=False))
+        state = await assert_exactly_once(emu, sorted(root.iterdir()))
+        for drawing in state["drawings"]:
+            in_order = [r["revision_number"] for r in sorted(drawing["revisions"], key=by_id)]
+            assert in_order == ["0", "1"], drawing["number"]
