@@ -20,7 +20,7 @@ from anyio.abc import ObjectSendStream
 
 from bulkimport.journal.store import Journal
 from bulkimport.ledger import Ledger
-from bulkimport.models import DrawingFile, Plans, Uploaded
+from bulkimport.models import DrawingFile, Plan, Plans, Uploaded
 from bulkimport.settings import Settings
 from bulkimport.source.checks import Checks
 from bulkimport.source.manifest import Manifest
@@ -110,6 +110,10 @@ class Producer:
     async def _record(self, chunk: list[Decision]) -> None:
         await self.ledger.plan([d.file for d in chunk if d.file is not None])
         for d in chunk:
+            if d.plan == Plan.UNCHANGED and self.plans.get(d.rel) is not None and not d.restat:
+                # A worker's later pass over a file an earlier pass decided (and maybe sent):
+                # what this run did with it stands, and is counted once.
+                continue
             if d.opened:
                 self.checks.opened_for_sha256(d.file)
             self.plans[d.rel] = d.plan
