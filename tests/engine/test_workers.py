@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 from collections import Counter
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,14 @@ import pytest
 from anyio.abc import Process
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
-from bulkimport.errors import JournalBusy
+from bulkimport.errors import ConfigError, JournalBusy
 from bulkimport.journal.claims import Worker
 from bulkimport.journal.store import Journal
 from bulkimport.models import FileState
 from bulkimport.pipeline import run_import
 from bulkimport.samples import write_archive
-from bulkimport.settings import Credentials
+from bulkimport.settings import Credentials, parse_settings
+from bulkimport.workers import worker_for
 from tests.journals import JournalPlace
 
 from .conftest import (
@@ -281,3 +283,26 @@ async def test_a_later_revision_waits_for_the_worker_that_holds_the_first(
         for drawing in state["drawings"]:
             in_order = [r["revision_number"] for r in sorted(drawing["revisions"], key=by_id)]
             assert in_order == ["0", "1"], drawing["number"]
+
+
+def test_a_lease_under_a_second_is_refused(tmp_path: Path):
+    settings = parse_settings(
+        {
+            "procore": {
+                "api_base": "https://api.procore.com",
+                "login_base": "https://login.procore.com",
+                "company_id": 1,
+                "project_id": 2,
+            },
+            "source": {"root": str(tmp_path)},
+            "target": {"drawing_area": "A", "drawing_set": "S"},
+            "engine": {"journal": "postgresql://importer@db/drawings", "workers": "shared"},
+        },
+        base=tmp_path,
+    )
+    assert worker_for(settings, CREDENTIALS) is not None
+    short = replace(settings, engine=replace(settings.engine, lease=0.5))
+    with pytest.raises(ConfigError, match=r"engine\.lease must be at least 1 second, got 0\.5"):
+        worker_for(short, CREDENTIALS)
+    single = replace(settings, engine=replace(settings.engine, workers="single"))
+    assert worker_for(single, CREDENTIALS) is None
