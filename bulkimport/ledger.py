@@ -107,6 +107,11 @@ class Ledger:
         event = "batch.found" if found else "batch.sent"
         _batch_log.info(event, token=token, drawing_upload=drawing_upload_id, files=len(rels))
 
+    async def batch_given_back(self, token: str, files: int, reason: str) -> None:
+        """Another credential's batch Procore does not hold: closed, its files planned again."""
+        await self.journal.give_back(token, reason)
+        _batch_log.info("batch.given_back", token=token, files=files)
+
     async def batch_emptied(self, token: str) -> None:
         await self.journal.batch_closed(token, "no files left in the batch")
 

@@ -38,17 +38,18 @@ from bulkimport.source.manifest import Manifest, read_manifest
 from bulkimport.source.planner import (
     Decision,
     Order,
-    Producer,
     checked_decisions,
     decisions,
     order_files,
 )
+from bulkimport.source.producer import Producer
 from bulkimport.stages.batcher import batch_uploads
 from bulkimport.stages.sender import SendStage
 from bulkimport.stages.target import Targets, area_in, set_in
 from bulkimport.stages.uploader import Ticketed, UploadStage
 from bulkimport.stages.verify import verify_uploads
 from bulkimport.stopping import Stop, watch_signals
+from bulkimport.workers import work_shared, worker_for
 
 log = structlog.get_logger("bulkimport.run")
 
@@ -94,8 +95,10 @@ async def run_import(
     requests: dict[str, int] = {}
     manifest, order = await prepare(settings)
     stats.files = order.files  # the total is known from here on, before any upload
+    worker = worker_for(settings, credentials)  # a journal that cannot be shared: refused here
     # Before anything is sent: a journal out of reach, or held by another run, stops it here.
-    journal = await Journal.open(engine.journal, project_id=settings.procore.project_id)
+    project = settings.procore.project_id
+    journal = await Journal.open(engine.journal, project_id=project, worker=worker)
     ledger = Ledger(journal, stats)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
     try:
@@ -104,30 +107,30 @@ async def run_import(
             client = ProcoreClient(settings.procore, credentials, session, budget)
             stats.budget, stats.requests = budget, client.requests
             targets = Targets(client, settings.target)
-            try:
-                # The token only: refused credentials stop the run here. The targets are read
-                # when the first file needs one, so a run with nothing to send asks no more.
-                await client.authenticate()
-                log.info("run.started", root=str(settings.source.root), files=order.files)
-                # What earlier runs left part-way, read once; the first wave takes it up.
-                leftovers = await journal.leftovers(settings.source.root)
+
+            async def one_pass(leftovers: Leftovers) -> None:
                 producer = Producer(
                     settings, ledger, manifest, order, plans, stop, checks, leftovers.uploads
                 )
                 stages = _stages(settings, producer, client, session, targets, leftovers)
                 await _run_waves(settings, stages, order, progress, handle_signals)
+
+            try:
+                # The token only: refused credentials stop the run here. The targets are read
+                # when the first file needs one, so a run with nothing to send asks no more.
+                await client.authenticate()
+                log.info("run.started", root=str(settings.source.root), files=order.files)
+                root = settings.source.root
+                if worker is None:  # what earlier runs left part-way, read once
+                    await one_pass(await journal.leftovers(root))
+                else:
+                    await work_shared(journal, client, ledger, stop, root, one_pass)
             finally:
                 requests.update(client.requests)
                 _tally(stats, targets, budget)
     finally:
-        result = RunResult(
-            stats,
-            plans,
-            engine.journal,
-            requests=requests,
-            manifest_problems=order.manifest_problems,
-            files_opened=checks.opened,
-        )
+        result = RunResult(stats, plans, engine.journal, requests=requests)
+        result.manifest_problems, result.files_opened = order.manifest_problems, checks.opened
         with anyio.CancelScope(shield=True):
             await settle_outcome(journal, result)
             await journal.close()

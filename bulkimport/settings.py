@@ -81,6 +81,7 @@ TargetMode = Literal["direct", "review"]  # drawing_id and no OCR, or Items to R
 # A changed file whose revision label, set and dates Procore already has: import it with today's
 # received date, fail it, or leave it.
 SameRevision = Literal["received-date", "fail", "skip"]
+WorkerMode = Literal["single", "shared"]  # one run per project, or several workers on it
 SAME_REVISION_CHOICES: tuple[SameRevision, ...] = get_args(SameRevision)
 
 
@@ -141,6 +142,10 @@ class EngineSettings:
     max_requests_per_hour: int | None = None  # leave the rest of the budget to others
     drain_timeout: float = 120.0  # after a first Ctrl+C, how long in-flight work may finish
     same_revision: SameRevision = "received-date"
+    # "shared": one of several workers on a PostgreSQL journal, each claiming files under a
+    # lease of `lease` seconds that it renews while it works (workers.py).
+    workers: WorkerMode = "single"
+    lease: float = 120.0  # well above procore.timeout (README: "Several workers ...")
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,5 +315,7 @@ SECTIONS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
         "max_requests_per_hour": value.positive,
         "drain_timeout": value.number,
         "same_revision": value.choice(SAME_REVISION_CHOICES),
+        "workers": value.choice(get_args(WorkerMode)),
+        "lease": value.number,
     },
 }

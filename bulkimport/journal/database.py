@@ -50,6 +50,10 @@ class Dialect:
     # Run first in the transaction that creates or migrates the schema, so that two processes
     # opening one new database do not race (SQLite: the file's write lock does it).
     setup_lock: str | None
+    # Run before the connection is closed: the server drops a session's advisory locks only
+    # once its backend has noticed the session ended, a moment after the close returns, and a
+    # run started in that moment (the next step of a job) would be refused.
+    unlock: str | None = None
 
     def sql(self, statement: str) -> str:
         if self.placeholder == "?":
@@ -76,6 +80,7 @@ POSTGRES = Dialect(
     key_text='TEXT COLLATE "C"',
     # A transaction-level advisory lock: released at commit, and apart from the run's lock.
     setup_lock=f"SELECT pg_advisory_xact_lock({lock_key('bulkimport.schema')})",
+    unlock="SELECT pg_advisory_unlock_all()",
 )
 
 
@@ -132,6 +137,10 @@ class Database:
 
     def close(self) -> None:
         try:
+            if self.dialect.unlock is not None:
+                # A connection that is gone has no lock left to let go of.
+                with contextlib.suppress(Exception):
+                    self.run(self.dialect.unlock)
             self._connection.close()
         finally:
             if self._release is not None:

@@ -65,15 +65,18 @@ def run_lock_key(project_id: int | None) -> int:
     return lock_key(f"bulkimport.run:{project_id}")
 
 
-def open_database(url: JournalUrl, readonly: bool, project_id: int | None) -> Database:
-    """The journal in the database at `url`, its schema made current and the run's lock held;
-    read-only, neither lock nor change."""
+def open_database(
+    url: JournalUrl, readonly: bool, project_id: int | None, shared: bool = False
+) -> Database:
+    """The journal in the database at `url`, its schema made current and the run's lock held
+    (`shared`: the workers' shared lock, which a single run's excludes and which excludes a
+    single run); read-only, neither lock nor change."""
     db = Database(_connect(url, readonly), POSTGRES)
     with _closed_on_failure(db, url):
         if readonly:
             check_version(db, str(url))
         else:
-            _hold_run_lock(db, url, project_id)
+            _hold_run_lock(db, url, project_id, shared)
             _name_the_holder(url.local)
             prepare(db, str(url))
     return db
@@ -128,9 +131,12 @@ def _reason(exc: psycopg.Error) -> str:
     return " ".join(str(exc).split())
 
 
-def _hold_run_lock(db: Database, url: JournalUrl, project_id: int | None) -> None:
+def _hold_run_lock(
+    db: Database, url: JournalUrl, project_id: int | None, shared: bool = False
+) -> None:
     key = run_lock_key(project_id)
-    taken = db.first("SELECT pg_try_advisory_lock(?)", (key,))
+    kind = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+    taken = db.first(f"SELECT {kind}(?)", (key,))
     if taken is not None and taken[0]:
         log.debug("journal.locked", journal=str(url), project=project_id)
         return

@@ -41,6 +41,9 @@ class FileRow:
     batch_id: str | None
     drawing_upload_id: int | None
     error: str | None
+    # Which credential made the upload (a worker's tag; None outside worker mode): only that
+    # credential's user can attach it.
+    owner: str | None = None
 
     def drawing_file(self, root: Path) -> DrawingFile:
         """The file as the row describes it (for uploads and batches taken up again)."""
@@ -106,7 +109,8 @@ class Leftovers:
 def row_from(record: Row) -> FileRow:
     """A file's row as the journal stores it, as a FileRow."""
     values = {key: record[key] for key in record.keys()}  # noqa: SIM118 - rows iterate values
-    values.pop("updated_at", None)
+    for kept_apart in ("updated_at", "claimed_by", "lease_until"):  # the claims are workers'
+        values.pop(kept_apart, None)
     values["state"] = FileState(values["state"])
     values["review"] = bool(values["review"])
     return FileRow(**values)

@@ -34,7 +34,10 @@ CREATE TABLE IF NOT EXISTS files (
     batch_id TEXT,
     drawing_upload_id BIGINT,
     error TEXT,
-    updated_at DOUBLE PRECISION NOT NULL
+    updated_at DOUBLE PRECISION NOT NULL,
+    owner TEXT,
+    claimed_by TEXT,
+    lease_until DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS files_batch ON files (batch_id);
 CREATE INDEX IF NOT EXISTS files_state ON files (state);
@@ -46,11 +49,14 @@ CREATE TABLE IF NOT EXISTS batches (
     status TEXT NOT NULL,
     drawing_upload_id BIGINT,
     error TEXT,
-    created_at DOUBLE PRECISION NOT NULL
+    created_at DOUBLE PRECISION NOT NULL,
+    owner TEXT,
+    claimed_by TEXT,
+    lease_until DOUBLE PRECISION
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 # Columns version 2 added (many targets per run, received dates, review), for journals of 1.
 MIGRATIONS = {
     "1": [
@@ -69,6 +75,18 @@ MIGRATIONS = {
         "ALTER TABLE files ADD COLUMN held_sha256 TEXT",
         "UPDATE files SET held_sha256=sha256 WHERE state='verified'",
         "UPDATE meta SET value='3' WHERE key='schema_version'",
+    ],
+    # Several workers on one journal (PostgreSQL): who holds a file or a batch and until when
+    # (claimed_by, lease_until), and which credential made its upload or batch (owner), since
+    # an upload is usable only by the user that made it.
+    "3": [
+        "ALTER TABLE files ADD COLUMN owner TEXT",
+        "ALTER TABLE files ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE files ADD COLUMN lease_until DOUBLE PRECISION",
+        "ALTER TABLE batches ADD COLUMN owner TEXT",
+        "ALTER TABLE batches ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE batches ADD COLUMN lease_until DOUBLE PRECISION",
+        "UPDATE meta SET value='4' WHERE key='schema_version'",
     ],
 }
 
@@ -104,7 +122,7 @@ def prepare(db: Database, where: str) -> None:
         if version is not None and version != SCHEMA_VERSION:
             if version not in MIGRATIONS:
                 check_version(db, where)  # raises: written by a newer version
-            while version in MIGRATIONS:  # one step after another: 1 -> 2 -> 3
+            while version in MIGRATIONS:  # one step after another: 1 -> 2 -> 3 -> 4
                 for statement in MIGRATIONS[version]:
                     db.run(statement)
                 version = stored_version(db)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bulkimport.models import Batch, BatchState, FileState
+from bulkimport.models import Batch, BatchState, DrawingFile, FileState
 
 Statement = tuple[str, Sequence[Any]]
 
@@ -50,4 +50,43 @@ def closed(token: str, reason: str, now: float) -> list[Statement]:
             "UPDATE files SET state=?, error=?, updated_at=? WHERE batch_id=? AND state=?",
             (FileState.FAILED, reason, now, token, FileState.BATCHED),
         ),
+    ]
+
+
+def planned(files: Sequence[DrawingFile], now: float) -> list[Statement]:
+    """Each file about to be imported, its earlier progress (and upload) forgotten."""
+    return [
+        (
+            (
+                "INSERT INTO files (rel, size, mtime_ns, number, title, revision, discipline,"
+                " drawing_date, received_date, area, drawing_set, review, state, updated_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
+                " mtime_ns=excluded.mtime_ns, number=excluded.number,"
+                " title=excluded.title, revision=excluded.revision,"
+                " discipline=excluded.discipline, drawing_date=excluded.drawing_date,"
+                " received_date=excluded.received_date, area=excluded.area,"
+                " drawing_set=excluded.drawing_set, review=excluded.review,"
+                " state=excluded.state, upload_uuid=NULL, uploaded_at=NULL, drawing_id=NULL,"
+                " area_id=NULL, set_id=NULL, batch_id=NULL, drawing_upload_id=NULL,"
+                " error=NULL, owner=NULL, updated_at=excluded.updated_at"
+            ),
+            (
+                f.rel,
+                f.size,
+                f.mtime_ns,
+                f.number,
+                f.title,
+                f.revision,
+                f.discipline,
+                f.drawing_date,
+                f.received_date,
+                f.area,
+                f.drawing_set,
+                int(f.review),
+                FileState.PLANNED,
+                now,
+            ),
+        )
+        for f in files
     ]

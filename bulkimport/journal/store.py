@@ -23,8 +23,9 @@ from typing import Any, TypeVar
 
 import anyio
 
-from bulkimport.journal import reads, sqlite
+from bulkimport.journal import claims, reads, sqlite
 from bulkimport.journal import statements as batch_sql
+from bulkimport.journal.claims import Worker
 from bulkimport.journal.database import Database, Row
 from bulkimport.journal.rows import (
     UNCONFIRMED,
@@ -41,26 +42,46 @@ T = TypeVar("T")
 
 
 class Journal:
-    def __init__(self, database: Database, path: JournalLocation) -> None:
+    def __init__(
+        self, database: Database, path: JournalLocation, worker: Worker | None = None
+    ) -> None:
         self._db = database
         self.path = path  # the file, or the database's URL (never with a password)
         self._limiter = anyio.CapacityLimiter(1)
+        self.worker = worker  # one of several workers on the journal (claims.py), or None
 
     @classmethod
     async def open(
-        cls, path: JournalLocation, *, readonly: bool = False, project_id: int | None = None
+        cls,
+        path: JournalLocation,
+        *,
+        readonly: bool = False,
+        project_id: int | None = None,
+        worker: Worker | None = None,
     ) -> Journal:
         """The journal, its schema made current and the run's lock held (on a PostgreSQL
-        journal, the lock of `project_id`'s runs); read-only, neither lock nor change."""
-        return await anyio.to_thread.run_sync(cls._open, path, readonly, project_id)
+        journal, the lock of `project_id`'s runs: shared among workers, with `worker`);
+        read-only, neither lock nor change."""
+        return await anyio.to_thread.run_sync(cls._open, path, readonly, project_id, worker)
 
     @classmethod
-    def _open(cls, path: JournalLocation, readonly: bool, project_id: int | None) -> Journal:
+    def _open(
+        cls,
+        path: JournalLocation,
+        readonly: bool,
+        project_id: int | None,
+        worker: Worker | None = None,
+    ) -> Journal:
         if isinstance(path, JournalUrl):
             from bulkimport.journal import postgres  # psycopg and libpq: ~10 MB, only for it
 
-            return cls(postgres.open_database(path, readonly, project_id), path)
+            shared = worker is not None
+            return cls(postgres.open_database(path, readonly, project_id, shared), path, worker)
         return cls(sqlite.open_file(path, readonly), path)
+
+    async def claiming(self, fn: Callable[..., T], *args: Any) -> T:
+        """One of claims.py's functions, run with this journal's database and worker."""
+        return await self._run(fn, self._db, self.worker, *args)
 
     @classmethod
     async def open_if_present(cls, path: JournalLocation) -> Journal | None:
@@ -93,45 +114,18 @@ class Journal:
 
     async def plan(self, files: Sequence[DrawingFile]) -> None:
         """Record files about to be imported; earlier progress on them is forgotten."""
-        now = time.time()
-        await self._run(
-            self._write,
-            [
-                (
-                    (
-                        "INSERT INTO files (rel, size, mtime_ns, number, title, revision, discipline,"
-                        " drawing_date, received_date, area, drawing_set, review, state, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                        " ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
-                        " mtime_ns=excluded.mtime_ns, number=excluded.number,"
-                        " title=excluded.title, revision=excluded.revision,"
-                        " discipline=excluded.discipline, drawing_date=excluded.drawing_date,"
-                        " received_date=excluded.received_date, area=excluded.area,"
-                        " drawing_set=excluded.drawing_set, review=excluded.review,"
-                        " state=excluded.state, upload_uuid=NULL, uploaded_at=NULL, drawing_id=NULL,"
-                        " area_id=NULL, set_id=NULL, batch_id=NULL, drawing_upload_id=NULL,"
-                        " error=NULL, updated_at=excluded.updated_at"
-                    ),
-                    (
-                        f.rel,
-                        f.size,
-                        f.mtime_ns,
-                        f.number,
-                        f.title,
-                        f.revision,
-                        f.discipline,
-                        f.drawing_date,
-                        f.received_date,
-                        f.area,
-                        f.drawing_set,
-                        int(f.review),
-                        FileState.PLANNED,
-                        now,
-                    ),
-                )
-                for f in files
-            ],
-        )
+        await self._run(self._write, batch_sql.planned(files, time.time()))
+
+    async def claim(
+        self, found: Sequence[tuple[str, int, int]]
+    ) -> tuple[set[str], dict[str, FileRow]]:
+        """A worker's claim on files (rel, size, mtime_ns): those it took, and the rows of
+        those the journal knew before (a new file's is only the claim's)."""
+        held, fresh = await self.claiming(claims.claim_files, found)
+        rows = await self.lookup(sorted(held - fresh))
+        # A row that is only a claim (a later revision held for its wave, or a claim whose
+        # worker died before planning it) describes no file: the file is new.
+        return held, {rel: row for rel, row in rows.items() if not claims.claim_only(row)}
 
     async def reject(
         self, rel: str, size: int, mtime_ns: int, reason: str, state: FileState = FileState.FAILED
@@ -160,16 +154,19 @@ class Journal:
     # Transitions ------------------------------------------------------------------------
 
     async def _set(self, rel: str, **values: Any) -> None:
+        await self._run(self._write, [self._update(rel, values, held=False)])
+
+    async def _set_held(self, rel: str, **values: Any) -> None:
+        """A step of the file's upload: a worker writes it only while it holds the file, so a
+        worker whose lease lapsed (paused, cut off) cannot undo another's progress on it."""
+        await self._run(self._write, [self._update(rel, values, held=True)])
+
+    def _update(self, rel: str, values: dict[str, Any], held: bool) -> tuple[str, Sequence[Any]]:
         columns = ", ".join(f"{name}=?" for name in values)
-        await self._run(
-            self._write,
-            [
-                (
-                    f"UPDATE files SET {columns}, updated_at=? WHERE rel=?",
-                    (*values.values(), time.time(), rel),
-                )
-            ],
-        )
+        sql = f"UPDATE files SET {columns}, updated_at=? WHERE rel=?"
+        if held and self.worker is not None:
+            return sql + " AND claimed_by=?", (*values.values(), time.time(), rel, self.worker.id)
+        return sql, (*values.values(), time.time(), rel)
 
     async def uploading(
         self,
@@ -180,7 +177,7 @@ class Journal:
         note: str | None = None,
     ) -> None:
         """On its way; `received_date` as it will be sent (a policy may have chosen it)."""
-        await self._set(
+        await self._set_held(
             rel,
             state=FileState.UPLOADING,
             drawing_id=drawing_id,
@@ -188,6 +185,7 @@ class Journal:
             set_id=target.set_id,
             received_date=received_date,
             error=note,
+            owner=self.worker.owner if self.worker else None,
         )
 
     async def skipped(
@@ -199,29 +197,35 @@ class Journal:
         values: dict[str, Any] = {"state": FileState.SKIPPED, "error": note}
         if sha256 is not None:
             values["held_sha256"] = sha256
-        await self._set(rel, drawing_id=drawing_id, **values)
+        await self._set_held(rel, drawing_id=drawing_id, **values)
 
     async def uploaded(self, rel: str, uuid: str, issued_at: float, sha256: str) -> None:
-        await self._set(
+        await self._set_held(
             rel, state=FileState.UPLOADED, upload_uuid=uuid, uploaded_at=issued_at, sha256=sha256
         )
 
     async def failed(self, rels: Iterable[str], reason: str) -> None:
-        now = time.time()
-        await self._run(
-            self._write,
-            [
-                (
-                    "UPDATE files SET state=?, error=?, updated_at=? WHERE rel=?",
-                    (FileState.FAILED, reason, now, rel),
-                )
-                for rel in rels
-            ],
-        )
+        """Files whose upload failed (a worker's: only those it holds)."""
+        values = {"state": FileState.FAILED, "error": reason}
+        await self._run(self._write, [self._update(rel, values, held=True) for rel in rels])
 
     async def batch_created(self, batch: Batch) -> None:
-        """Written before the request: the token and its items, in one transaction."""
-        await self._run(self._write, batch_sql.created(batch, time.time()))
+        """Written before the request: the token and its items, in one transaction (a
+        worker's only while it holds every file of the batch)."""
+        statements = batch_sql.created(batch, time.time())
+        if self.worker is not None:
+            await self.claiming(claims.batch_created, batch, statements)
+            return
+        await self._run(self._write, statements)
+
+    async def holds(self, token: str) -> bool:
+        """Whether this run may send batch `token`: always, but for a worker whose lease on
+        it ran out (another worker has taken it over, and sends it under the same token)."""
+        return self.worker is None or await self.claiming(claims.still_holds, token)
+
+    async def give_back(self, token: str, reason: str) -> None:
+        """Another credential's batch Procore does not hold (claims.given_back)."""
+        await self._run(self._write, claims.given_back(token, reason, time.time()))
 
     async def batch_split(
         self,
@@ -243,6 +247,8 @@ class Journal:
         ]
         for part in parts:
             statements += batch_sql.created(part, now)
+            if self.worker is not None:  # the parts are the worker's, as the batch was
+                statements.append(claims.held_by(self.worker, part.token))
         statements += batch_sql.closed(token, why, now)
         await self._run(self._write, statements)
 
@@ -349,13 +355,21 @@ class Journal:
     async def leftovers(self, root: Path) -> Leftovers:
         """What earlier runs left part-way (see `Leftovers`); files are rebuilt under `root`."""
         uploads = {}
-        for row in await self._run(reads.in_state, self._db, FileState.UPLOADED):
+        for row in await self._uploads_left():
             item = row.attachable(root)
             if item is not None:
                 uploads[row.rel] = item
         return Leftovers(uploads, tuple(await self.pending_batches()), await self.unverified())
 
+    async def _uploads_left(self) -> list[FileRow]:
+        """A worker's are those it holds and its credential's user can attach (claims.py)."""
+        if self.worker is not None:
+            return await self.claiming(claims.held_uploads)
+        return await self._run(reads.in_state, self._db, FileState.UPLOADED)
+
     async def pending_batches(self) -> list[PendingBatch]:
+        if self.worker is not None:
+            return await self.claiming(claims.held_batches, True)
         return await self._run(reads.pending_batches, self._db)
 
     async def unverified(self) -> dict[int, int]:

@@ -1,4 +1,5 @@
-"""The producer: scan the source, decide per file against the journal, feed the pipeline.
+"""The planner: scan the source and decide per file against the journal (producer.py
+records the decisions and feeds the pipeline).
 
 new        not in the journal                               → upload
 changed    imported before, different bytes now (size or    → upload as a new revision
@@ -39,18 +40,15 @@ from itertools import islice
 from pathlib import Path
 
 import anyio
-from anyio.abc import ObjectSendStream
 
 from bulkimport.errors import FileRejected
 from bulkimport.journal.rows import FileRow
 from bulkimport.journal.store import Journal
-from bulkimport.ledger import Ledger
-from bulkimport.models import DrawingFile, FileState, Plan, Plans, Uploaded
+from bulkimport.models import DrawingFile, FileState, Plan, Uploaded
 from bulkimport.settings import Settings, SourceSettings
-from bulkimport.source.checks import Checks, checked_in_pool
+from bulkimport.source.checks import checked_in_pool
 from bulkimport.source.manifest import Manifest, ManifestProblem, ManifestRow
 from bulkimport.source.scan import Found, describe, found_at, walk
-from bulkimport.stopping import Stop
 
 CHUNK = 500  # files per journal round trip
 UPLOAD_PLANS = frozenset({Plan.NEW, Plan.CHANGED, Plan.RESUME, Plan.RETRY})
@@ -87,6 +85,9 @@ class Order:
 
     waves: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, str] = field(default_factory=dict)  # rel -> the rel it repeats
+    # The first revision's file -> the later ones: a worker that claims the first claims them
+    # all, so another worker cannot send a later revision before it (producer.py).
+    followers: dict[str, list[str]] = field(default_factory=dict)
     files: int = 0
     manifest_problems: list[ManifestProblem] = field(default_factory=list)  # by line
 
@@ -180,6 +181,7 @@ def _order_repeats(
             wave += 1
             if wave:
                 order.waves[entry[4]] = wave
+                order.followers.setdefault(next(iter(seen.values())), []).append(entry[4])
 
 
 # Rows whose file Procore has taken: sent again only when the file changes.
@@ -331,50 +333,3 @@ def _with_verdict(decision: Decision, verdict: DrawingFile | str) -> Decision:
     if isinstance(verdict, str):
         return replace(decision, plan=Plan.INVALID, file=None, reason=verdict)
     return replace(decision, file=verdict)
-
-
-@dataclass(frozen=True, slots=True)
-class Producer:
-    settings: Settings
-    ledger: Ledger
-    manifest: Manifest | None
-    order: Order
-    plans: Plans
-    stop: Stop
-    checks: Checks
-    uploads: Mapping[str, Uploaded]  # Leftovers.uploads: earlier uploads still to attach
-
-    async def run(
-        self,
-        wave: int,
-        to_upload: ObjectSendStream[DrawingFile],
-        to_batch: ObjectSendStream[Uploaded],
-    ) -> None:
-        """Scan, record the plan in the journal, and send each file of the wave to its stage."""
-        async with to_upload, to_batch:
-            async for chunk in decisions(
-                self.settings, self.ledger.journal, self.manifest, self.order, wave, self.uploads
-            ):
-                if self.stop.stopping:
-                    break
-                await self._record(chunk)
-                for d in chunk:
-                    if d.file is None:
-                        continue
-                    if self.stop.stopping:
-                        break  # planned in the journal: the next run takes it up
-                    self.ledger.queued(d.file)
-                    await to_upload.send(d.file)
-                for d in chunk:
-                    if d.uploaded is not None:
-                        self.ledger.queued(None)
-                        await to_batch.send(d.uploaded)
-
-    async def _record(self, chunk: list[Decision]) -> None:
-        await self.ledger.plan([d.file for d in chunk if d.file is not None])
-        for d in chunk:
-            if d.opened:
-                self.checks.opened_for_sha256(d.file)
-            self.plans[d.rel] = d.plan
-            size, mtime_ns = d.found.size, d.found.mtime_ns
-            await self.ledger.decided(d.rel, size, mtime_ns, d.plan, d.reason, d.restat)

@@ -123,6 +123,10 @@ class SendStage:
         if not batch.items:
             await self.ledger.batch_emptied(batch.token)
             return 0
+        if not await self.ledger.journal.holds(batch.token):
+            # A worker whose lease lapsed: the batch is another's now, who sends it (same token).
+            log.warning("batch.claim_lost", token=batch.token, files=len(batch.items))
+            return len(batch.items)
         self.ledger.sending()
         try:
             answer = await self.client.create_drawing_upload(

@@ -46,7 +46,12 @@ async def test_a_version_1_journal_is_migrated_and_keeps_its_rows(tmp_path: Path
     finally:
         await journal.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta").fetchone() == ("3",)
+        assert db.execute("SELECT value FROM meta").fetchone() == ("4",)
+        # Schema 4's claims (several workers): nobody holds the file.
+        assert db.execute("SELECT claimed_by, lease_until, owner FROM files").fetchall() == [
+            (None, None, None),
+            (None, None, None),
+        ]
 
 
 async def test_an_earlier_journal_learns_which_content_procore_holds(tmp_path: Path):
@@ -55,7 +60,7 @@ async def test_an_earlier_journal_learns_which_content_procore_holds(tmp_path: P
     path = tmp_path / "journal.sqlite3"
     with sqlite3.connect(path) as db:
         db.executescript(VERSION_1)
-    await (await Journal.open(path)).close()  # 1 -> 3 in one go
+    await (await Journal.open(path)).close()  # 1 -> 4 in one go
     with sqlite3.connect(path) as db:
         held = dict(db.execute("SELECT rel, held_sha256 FROM files"))
     assert held == {"A-1.pdf": "aa11", "A-2.pdf": None}
@@ -68,14 +73,14 @@ async def test_a_journal_written_by_a_newer_version_is_refused_and_left_as_it_is
     journal_location: JournalPlace,
 ):
     await (await Journal.open(journal_location.location)).close()
-    journal_location.rows("UPDATE meta SET value='4' WHERE key='schema_version'")
-    journal_location.rows("DROP INDEX files_state")  # what schema 4 might have done
-    with pytest.raises(JournalError, match=r"newer bulkimport \(journal schema 4; this"):
+    journal_location.rows("UPDATE meta SET value='5' WHERE key='schema_version'")
+    journal_location.rows("DROP INDEX files_state")  # what schema 5 might have done
+    with pytest.raises(JournalError, match=r"newer bulkimport \(journal schema 5; this"):
         await Journal.open(journal_location.location)
     with pytest.raises(JournalError, match="newer bulkimport"):
         await Journal.open(journal_location.location, readonly=True)
-    # Not altered: the index a version 3 journal has was not made again, the version stays.
-    assert journal_location.rows("SELECT value FROM meta") == [("4",)]
+    # Not altered: the index a version 4 journal has was not made again, the version stays.
+    assert journal_location.rows("SELECT value FROM meta") == [("5",)]
     assert not journal_location.index_exists("files_state")
 
 
