@@ -66,12 +66,17 @@ def exactly_once(emu: Emulator, paths: list[Path], versions: int = 1) -> bool:
 
 def budget_use(timeline: list[list[Any]], rate: float, per_endpoint: bool = False) -> float:
     """Requests made while work remained (to the last Create Drawing Upload) over those allowed.
-    Per endpoint, the busiest endpoint's requests over what each endpoint is allowed."""
-    imports = [t for t, name in timeline if name.endswith("/drawing_uploads") and "POST" in name]
-    span = max(imports) - timeline[0][0]
-    made = Counter(name for t, name in timeline if t <= max(imports))
-    used = max(made.values()) if per_endpoint else sum(made.values())
-    return used / (span * rate) if span > 0 else 0.0
+    Per endpoint, the busiest endpoint's requests over what its own windows allowed, which
+    open at its first request (the emulator starts an endpoint's windows there)."""
+    end = import_end(timeline)
+    made = [(t, name) for t, name in timeline if t <= end]
+    if not per_endpoint:
+        span = end - made[0][0]
+        return len(made) / (span * rate) if span > 0 else 0.0
+    busiest = Counter(name for _, name in made).most_common(1)[0][0]
+    times = [t for t, name in made if name == busiest]
+    span = end - times[0]
+    return len(times) / (span * rate) if span > 0 else 0.0
 
 
 def import_end(timeline: list[list[Any]]) -> float:
