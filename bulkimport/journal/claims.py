@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from bulkimport.errors import JournalError
 from bulkimport.journal.database import Database
-from bulkimport.journal.reads import in_chunks
+from bulkimport.journal.reads import in_chunks, pending_batches
 from bulkimport.journal.rows import FileRow, PendingBatch, row_from
 from bulkimport.journal.statements import Statement
 from bulkimport.models import Batch, BatchState, FileState
@@ -113,28 +113,7 @@ def held_batches(db: Database, worker: Worker, own: bool) -> list[PendingBatch]:
     """The pending batches this worker holds, of its own credential (`own`; a batch of no
     recorded credential, from a single run, counts as its own) or of another's."""
     mine = "(owner IS NULL OR owner=?)" if own else "owner<>?"
-    batches = db.rows(
-        "SELECT token, area_id, set_id, review, created_at FROM batches"
-        f" WHERE status=? AND claimed_by=? AND {mine} ORDER BY created_at",
-        (BatchState.PENDING, worker.id, worker.owner),
-    )
-    return [
-        PendingBatch(
-            b["token"],
-            b["area_id"],
-            b["set_id"],
-            bool(b["review"]),
-            tuple(
-                row_from(r)
-                for r in db.rows(
-                    "SELECT * FROM files WHERE batch_id=? AND state=? ORDER BY rel",
-                    (b["token"], FileState.BATCHED),
-                )
-            ),
-            float(b["created_at"]),
-        )
-        for b in batches
-    ]
+    return pending_batches(db, f"AND claimed_by=? AND {mine}", (worker.id, worker.owner))
 
 
 def given_back(token: str, reason: str, now: float) -> list[Statement]:

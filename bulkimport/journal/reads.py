@@ -41,11 +41,15 @@ def in_state(db: Database, state: FileState) -> list[FileRow]:
     return [row_from(r) for r in db.rows("SELECT * FROM files WHERE state=?", (state,))]
 
 
-def pending_batches(db: Database) -> list[PendingBatch]:
+def pending_batches(
+    db: Database, where: str = "", params: Sequence[Any] = ()
+) -> list[PendingBatch]:
+    """The pending batches (those also matching `where`, on the batches table, with `params`),
+    oldest first, each with its batched files."""
     batches = db.rows(
         "SELECT token, area_id, set_id, review, created_at FROM batches"
-        " WHERE status=? ORDER BY created_at",
-        (BatchState.PENDING,),
+        f" WHERE status=? {where} ORDER BY created_at",
+        (BatchState.PENDING, *params),
     )
     return [
         PendingBatch(
