@@ -3,7 +3,7 @@ through it.
 
 Every answer carries the window a client is likelier to exhaust first: `X-Rate-Limit-Limit`,
 `-Remaining` and `-Reset` (unix seconds). Calls go at full speed while plenty is left; once what
-is left (less the calls in flight) falls to a fifth of the window, the rest is spread evenly
+is left (less the calls in flight) falls to a tenth of the window, the rest is spread evenly
 until Reset instead of bursting into a 429, and at nothing left the calls wait for Reset.
 """
 

@@ -20,7 +20,7 @@ target is spent on it.
 
 The signal is `budget_binds()` (in a run, `RateBudget.waiting() > 0`: callers are asleep
 waiting for their turn). It is asked at every file received and every wake, and the last time
-it said yes is kept: the budget binds in bursts (the first four fifths of a window go at full
+it said yes is kept: the budget binds in bursts (the first nine tenths of a window go at full
 speed, then the rest is spread until Reset, pacing.py), so a look at one instant can catch the
 start of a window and see it free. `lookback` is therefore at least Procore's ten-second spike
 window. A batch past its soft age while the budget binds is looked at again when the last "yes"
