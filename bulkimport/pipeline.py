@@ -98,7 +98,7 @@ async def run_import(
     worker = worker_for(settings, credentials)  # a journal that cannot be shared: refused here
     # Before anything is sent: a journal out of reach, or held by another run, stops it here.
     project = settings.procore.project_id
-    journal = await Journal.open(engine.journal, project_id=project, worker=worker)
+    journal = await Journal.open(engine.journal, projects=(project,), worker=worker)
     ledger = Ledger(journal, stats)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
     try:
@@ -293,7 +293,9 @@ async def plan_only(
     """What a run would do, from the files and the journal; nothing is written or sent. With
     credentials it also reads (never writes) the targets and their drawings to price the plan."""
     manifest, order = await prepare(settings)
-    journal = await Journal.open_if_present(settings.engine.journal)
+    journal = await Journal.open_if_present(
+        settings.engine.journal, projects=(settings.procore.project_id,)
+    )
     summary = PlanSummary(manifest_problems=order.manifest_problems, waves=order.last_wave + 1)
     try:
         uploads = (await journal.leftovers(settings.source.root)).uploads if journal else {}

@@ -246,15 +246,19 @@ async def follow(
     interval: float,
     show: Callable[[Figures], None] | None = None,
     events: bool = True,
+    project: int | None = None,
 ) -> None:
     """Runs until cancelled, beside a run: every tick the figures go to `show` (the live
     display) and to the file `bulkimport status` reads; without a display, a `progress` event
-    every `interval` seconds (unless `events` is off)."""
+    every `interval` seconds (unless `events` is off). The files in flight are `project`'s in
+    the journal (None: every project's)."""
     started_at = time.time() - stats.elapsed
     # What is shown must never stop the run: without a reader the stages show as 0, and a
     # status file that cannot be written is reported once.
     try:
-        reader: Journal | None = await Journal.open(journal, readonly=True)  # never blocks writes
+        projects = () if project is None else (project,)
+        # Read-only: never blocks the run's writes.
+        reader: Journal | None = await Journal.open(journal, readonly=True, projects=projects)
     except JournalError as exc:
         log.warning("progress.journal_unreadable", error=str(exc))
         reader = None

@@ -104,6 +104,7 @@ def run(
         follow,
         journal=settings.engine.journal,
         interval=settings.engine.progress_interval,
+        project=settings.procore.project_id,
         show=view.show if view else None,
         events=progress,
     )

@@ -102,6 +102,7 @@ async def run_demo(
             follow,
             journal=settings.engine.journal,
             interval=settings.engine.progress_interval,
+            project=settings.procore.project_id,
             show=show,
         )
         result = await run_import(settings, credentials, progress=watcher)

@@ -11,6 +11,10 @@ A worker renews its leases while it works; one killed with SIGKILL stops renewin
 are free to the others once the lease has run out. The statements are PostgreSQL's: worker
 mode refuses a SQLite journal (one file on one machine has no one to share with).
 
+Claims are taken, and work is counted, within one project (a worker's journal is scoped to
+one): the same path in another project is another file. Renewing and releasing are the
+worker's, over every project it holds rows in.
+
 Every function is blocking: the Journal runs each on its worker thread.
 """
 
@@ -48,7 +52,7 @@ class Worker:
 
 
 def claim_files(
-    db: Database, worker: Worker, found: Sequence[tuple[str, int, int]]
+    db: Database, worker: Worker, project: int, found: Sequence[tuple[str, int, int]]
 ) -> tuple[set[str], set[str]]:
     """Claim these files (rel, size, mtime_ns) where free: the ones taken, and of those the
     ones the journal did not know. Such a file gets a row first (planned, held by this
@@ -58,19 +62,19 @@ def claim_files(
     with db.transaction():
         for rel, size, mtime_ns in sorted(found):  # one order for all: no deadlock on inserts
             if db.first(
-                "INSERT INTO files (rel, size, mtime_ns, state, updated_at, claimed_by,"
-                f" lease_until) VALUES (?, ?, ?, ?, {NOW}, ?, {NOW} + ?)"
-                " ON CONFLICT (rel) DO NOTHING RETURNING rel",
-                (rel, size, mtime_ns, FileState.PLANNED, worker.id, worker.lease),
+                "INSERT INTO files (project_id, rel, size, mtime_ns, state, updated_at,"
+                f" claimed_by, lease_until) VALUES (?, ?, ?, ?, ?, {NOW}, ?, {NOW} + ?)"
+                " ON CONFLICT (project_id, rel) DO NOTHING RETURNING rel",
+                (project, rel, size, mtime_ns, FileState.PLANNED, worker.id, worker.lease),
             ):
                 fresh.add(rel)
         taken = in_chunks(
             db,
-            f"UPDATE files SET claimed_by=?, lease_until={NOW} + ? WHERE rel IN"
-            f" (SELECT rel FROM files WHERE {FREE} AND state<>? AND rel IN ({{marks}})"
-            " FOR UPDATE SKIP LOCKED) RETURNING rel",
+            f"UPDATE files SET claimed_by=?, lease_until={NOW} + ? WHERE project_id=? AND rel IN"
+            f" (SELECT rel FROM files WHERE project_id=? AND {FREE} AND state<>?"
+            " AND rel IN ({marks}) FOR UPDATE SKIP LOCKED) RETURNING rel",
             [rel for rel, _, _ in found],
-            (worker.id, worker.lease, worker.id, FileState.BATCHED),
+            (worker.id, worker.lease, project, project, worker.id, FileState.BATCHED),
         )
         return {str(row[0]) for row in taken}, fresh
 
@@ -80,62 +84,65 @@ def claim_only(row: FileRow) -> bool:
     return row.state == FileState.PLANNED and row.number is None
 
 
-def claim_leftovers(db: Database, worker: Worker) -> None:
-    """Claim the batches never answered and the uploads never batched that nobody holds: a
-    dead worker's, or an earlier run's. A batch's files go with it."""
+def claim_leftovers(db: Database, worker: Worker, project: int) -> None:
+    """Claim the project's batches never answered and uploads never batched that nobody holds:
+    a dead worker's, or an earlier run's. A batch's files go with it."""
     with db.transaction():
         tokens = [
             str(row[0])
             for row in db.rows(
-                f"UPDATE batches SET claimed_by=?, lease_until={NOW} + ? WHERE token IN"
-                f" (SELECT token FROM batches WHERE status=? AND {FREE}"
-                " FOR UPDATE SKIP LOCKED) RETURNING token",
-                (worker.id, worker.lease, BatchState.PENDING, worker.id),
+                f"UPDATE batches SET claimed_by=?, lease_until={NOW} + ? WHERE project_id=?"
+                " AND token IN (SELECT token FROM batches WHERE project_id=? AND status=?"
+                f" AND {FREE} FOR UPDATE SKIP LOCKED) RETURNING token",
+                (worker.id, worker.lease, project, project, BatchState.PENDING, worker.id),
             )
         ]
         list(
             in_chunks(
                 db,
                 f"UPDATE files SET claimed_by=?, lease_until={NOW} + ?"
-                " WHERE state=? AND batch_id IN ({marks}) RETURNING rel",
+                " WHERE project_id=? AND state=? AND batch_id IN ({marks}) RETURNING rel",
                 tokens,
-                (worker.id, worker.lease, FileState.BATCHED),
+                (worker.id, worker.lease, project, FileState.BATCHED),
             )
         )
         db.run(
-            f"UPDATE files SET claimed_by=?, lease_until={NOW} + ? WHERE rel IN"
-            f" (SELECT rel FROM files WHERE state=? AND {FREE} FOR UPDATE SKIP LOCKED)",
-            (worker.id, worker.lease, FileState.UPLOADED, worker.id),
+            f"UPDATE files SET claimed_by=?, lease_until={NOW} + ? WHERE project_id=? AND rel IN"
+            f" (SELECT rel FROM files WHERE project_id=? AND state=? AND {FREE}"
+            " FOR UPDATE SKIP LOCKED)",
+            (worker.id, worker.lease, project, project, FileState.UPLOADED, worker.id),
         )
 
 
-def held_batches(db: Database, worker: Worker, own: bool) -> list[PendingBatch]:
-    """The pending batches this worker holds, of its own credential (`own`; a batch of no
-    recorded credential, from a single run, counts as its own) or of another's."""
+def held_batches(db: Database, worker: Worker, project: int, own: bool) -> list[PendingBatch]:
+    """The project's pending batches this worker holds, of its own credential (`own`; a batch
+    of no recorded credential, from a single run, counts as its own) or of another's."""
     mine = "(owner IS NULL OR owner=?)" if own else "owner<>?"
-    return pending_batches(db, f"AND claimed_by=? AND {mine}", (worker.id, worker.owner))
+    return pending_batches(db, project, f"AND claimed_by=? AND {mine}", (worker.id, worker.owner))
 
 
-def given_back(token: str, reason: str, now: float) -> list[Statement]:
+def given_back(project: int, token: str, reason: str, now: float) -> list[Statement]:
     """A batch of another credential that Procore does not hold: closed, and its files back
     to planned without their uploads (this worker's user cannot attach them), to be uploaded
     again by whoever claims them."""
     return [
         (
-            "UPDATE batches SET status=?, error=? WHERE token=?",
-            (BatchState.CLOSED, reason, token),
+            "UPDATE batches SET status=?, error=? WHERE project_id=? AND token=?",
+            (BatchState.CLOSED, reason, project, token),
         ),
         (
             (
                 "UPDATE files SET state=?, batch_id=NULL, upload_uuid=NULL, uploaded_at=NULL,"
-                " owner=NULL, updated_at=? WHERE batch_id=? AND state=?"
+                " owner=NULL, updated_at=? WHERE project_id=? AND batch_id=? AND state=?"
             ),
-            (FileState.PLANNED, now, token, FileState.BATCHED),
+            (FileState.PLANNED, now, project, token, FileState.BATCHED),
         ),
     ]
 
 
-def batch_created(db: Database, worker: Worker, batch: Batch, statements: list[Statement]) -> None:
+def batch_created(
+    db: Database, worker: Worker, project: int, batch: Batch, statements: list[Statement]
+) -> None:
     """A new batch, journalled only while this worker still holds every file in it: a worker
     whose lease ran out (paused, cut off) must not batch files another has taken since."""
     rels = [item.file.rel for item in batch.items]
@@ -143,9 +150,10 @@ def batch_created(db: Database, worker: Worker, batch: Batch, statements: list[S
         held = list(
             in_chunks(
                 db,
-                "SELECT rel FROM files WHERE claimed_by=? AND rel IN ({marks}) FOR UPDATE",
+                "SELECT rel FROM files WHERE project_id=? AND claimed_by=? AND rel IN ({marks})"
+                " FOR UPDATE",
                 rels,
-                (worker.id,),
+                (project, worker.id),
             )
         )
         if len(held) != len(set(rels)):
@@ -153,32 +161,35 @@ def batch_created(db: Database, worker: Worker, batch: Batch, statements: list[S
                 f"worker {worker.id} no longer holds {len(rels) - len(held)} of the files of a "
                 "new batch (its lease ran out and another worker took them): not batched"
             )
-        for sql, params in [*statements, held_by(worker, batch.token)]:
+        for sql, params in [*statements, held_by(worker, project, batch.token)]:
             db.run(sql, params)
 
 
-def held_by(worker: Worker, token: str) -> Statement:
+def held_by(worker: Worker, project: int, token: str) -> Statement:
     """A new batch, this worker's credential's and held by it."""
     return (
-        f"UPDATE batches SET owner=?, claimed_by=?, lease_until={NOW} + ? WHERE token=?",
-        (worker.owner, worker.id, worker.lease, token),
+        (
+            f"UPDATE batches SET owner=?, claimed_by=?, lease_until={NOW} + ?"
+            " WHERE project_id=? AND token=?"
+        ),
+        (worker.owner, worker.id, worker.lease, project, token),
     )
 
 
-def still_holds(db: Database, worker: Worker, token: str) -> bool:
+def still_holds(db: Database, worker: Worker, project: int, token: str) -> bool:
     """Whether this worker still holds the batch, its lease renewed; checked before each send."""
     return (
         db.first(
-            f"UPDATE batches SET lease_until={NOW} + ? WHERE token=? AND claimed_by=?"
-            " RETURNING token",
-            (worker.lease, token, worker.id),
+            f"UPDATE batches SET lease_until={NOW} + ? WHERE project_id=? AND token=?"
+            " AND claimed_by=? RETURNING token",
+            (worker.lease, project, token, worker.id),
         )
         is not None
     )
 
 
 def renew(db: Database, worker: Worker) -> None:
-    """Every lease this worker holds, moved on."""
+    """Every lease this worker holds, in every project, moved on."""
     with db.transaction():
         for table in ("files", "batches"):
             db.run(
@@ -188,7 +199,8 @@ def renew(db: Database, worker: Worker) -> None:
 
 
 def release(db: Database, worker: Worker) -> None:
-    """Everything this worker holds, free to the others at once (a worker that ends)."""
+    """Everything this worker holds, in every project, free to the others at once (a worker
+    that ends)."""
     with db.transaction():
         for table in ("files", "batches"):
             db.run(
@@ -199,29 +211,32 @@ def release(db: Database, worker: Worker) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Remaining:
-    """What is left of the migration, for a worker deciding whether to go round again."""
+    """What is left of a project's migration, for a worker deciding whether to go round
+    again."""
 
     held_elsewhere: int  # unfinished, under another worker's live lease
     free: int  # unfinished, held by nobody (or a lease that ran out)
 
 
-def remaining(db: Database, worker: Worker) -> Remaining:
+def remaining(db: Database, worker: Worker, project: int) -> Remaining:
     marks = ",".join("?" * len(UNFINISHED))
     found = db.first(
         f"SELECT COUNT(*) FILTER (WHERE claimed_by IS NOT NULL AND claimed_by<>?"
         f" AND lease_until >= {NOW}), COUNT(*) FILTER (WHERE claimed_by IS NULL"
-        f" OR lease_until < {NOW}) FROM files WHERE state IN ({marks})",
-        (worker.id, *UNFINISHED),
+        f" OR lease_until < {NOW}) FROM files WHERE project_id=? AND state IN ({marks})",
+        (worker.id, project, *UNFINISHED),
     )
     return Remaining(int(found[0]), int(found[1])) if found else Remaining(0, 0)
 
 
-def held_uploads(db: Database, worker: Worker) -> list[FileRow]:
-    """Uploads never batched that this worker holds and its credential's user can attach."""
+def held_uploads(db: Database, worker: Worker, project: int) -> list[FileRow]:
+    """The project's uploads never batched that this worker holds and its credential's user
+    can attach."""
     return [
         row_from(r)
         for r in db.rows(
-            "SELECT * FROM files WHERE state=? AND claimed_by=? AND (owner IS NULL OR owner=?)",
-            (FileState.UPLOADED, worker.id, worker.owner),
+            "SELECT * FROM files WHERE project_id=? AND state=? AND claimed_by=?"
+            " AND (owner IS NULL OR owner=?)",
+            (project, FileState.UPLOADED, worker.id, worker.owner),
         )
     ]

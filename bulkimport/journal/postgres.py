@@ -4,8 +4,9 @@ runners that do not keep their disk (CI jobs, containers) and, later, several wo
 The password never comes from the config (journal_location refuses a URL with one): libpq
 reads it from PGPASSWORD, or from ~/.pgpass or the file PGPASSFILE names.
 
-One run per project: the run holds a session-level advisory lock whose key is derived from the
-project id, on the connection the journal writes through, for as long as the run lasts. The
+One run per project: the run holds a session-level advisory lock for each of its projects, its
+key derived from the project id, on the connection the journal writes through, for as long as
+the run lasts. The
 server drops it when the session ends, however the run ends (a SIGKILL, a lost network), as
 the kernel drops the SQLite journal's flock. A reader (status, the dry run, the report) takes
 no lock and opens its session read-only.
@@ -59,26 +60,29 @@ def records(cursor: psycopg.Cursor[Any]) -> RowMaker[Record]:
     return make
 
 
-def run_lock_key(project_id: int | None) -> int:
+def run_lock_key(project_id: int) -> int:
     """The advisory lock's key for runs on a project. Advisory locks are per database, so one
     key per project in one journal."""
     return lock_key(f"bulkimport.run:{project_id}")
 
 
 def open_database(
-    url: JournalUrl, readonly: bool, project_id: int | None, shared: bool = False
+    url: JournalUrl, readonly: bool, projects: Sequence[int] = (), shared: bool = False
 ) -> Database:
-    """The journal in the database at `url`, its schema made current and the run's lock held
-    (`shared`: the workers' shared lock, which a single run's excludes and which excludes a
-    single run); read-only, neither lock nor change."""
+    """The journal in the database at `url`, its schema made current for a run on `projects`
+    and the lock of each held (`shared`: the workers' shared lock, which a single run's
+    excludes and which excludes a single run); read-only, neither lock nor change."""
     db = Database(_connect(url, readonly), POSTGRES)
     with _closed_on_failure(db, url):
         if readonly:
             check_version(db, str(url))
         else:
-            _hold_run_lock(db, url, project_id, shared)
+            # In one order for every run, so two runs on overlapping projects never each hold
+            # a lock the other waits for (neither waits: the one that finds a lock taken stops).
+            for project in sorted(set(projects)):
+                _hold_run_lock(db, url, project, shared)
             _name_the_holder(url.local)
-            prepare(db, str(url))
+            prepare(db, str(url), projects)
     return db
 
 
@@ -131,9 +135,7 @@ def _reason(exc: psycopg.Error) -> str:
     return " ".join(str(exc).split())
 
 
-def _hold_run_lock(
-    db: Database, url: JournalUrl, project_id: int | None, shared: bool = False
-) -> None:
+def _hold_run_lock(db: Database, url: JournalUrl, project_id: int, shared: bool = False) -> None:
     key = run_lock_key(project_id)
     kind = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
     taken = db.first(f"SELECT {kind}(?)", (key,))
@@ -141,10 +143,10 @@ def _hold_run_lock(
         log.debug("journal.locked", journal=str(url), project=project_id)
         return
     holder = _holder(db, key) or "another session"
-    project = f"project {project_id}" if project_id is not None else "this journal"
+    # The locks taken before this one go with the session, which the caller closes.
     raise JournalBusy(
-        f"another bulkimport run ({holder}) holds the lock on {project} in the journal {url}; "
-        "this run was not started"
+        f"another bulkimport run ({holder}) holds the lock on project {project_id} in the "
+        f"journal {url}; this run was not started"
     )
 
 

@@ -24,32 +24,35 @@ def in_chunks(
         yield from db.rows(sql.format(marks=",".join("?" * len(chunk))), (*before, *chunk))
 
 
-def rows_by_rel(db: Database, rels: Sequence[str]) -> dict[str, FileRow]:
-    records = in_chunks(db, "SELECT * FROM files WHERE rel IN ({marks})", rels)
-    return {record["rel"]: row_from(record) for record in records}
+def rows_by_rel(db: Database, project: int, rels: Sequence[str]) -> dict[str, FileRow]:
+    sql = "SELECT * FROM files WHERE project_id=? AND rel IN ({marks})"
+    return {record["rel"]: row_from(record) for record in in_chunks(db, sql, rels, (project,))}
 
 
 def waiting_in(
-    db: Database, columns: str, drawing_upload_ids: Sequence[int], also: str = ""
+    db: Database, project: int, columns: str, drawing_upload_ids: Sequence[int], also: str = ""
 ) -> Iterator[Row]:
-    """Rows of files still waiting for the drawing log in these drawing uploads."""
-    sql = f"SELECT {columns} FROM files WHERE state IN (?, ?) {also}"
-    return in_chunks(db, sql + " AND drawing_upload_id IN ({marks})", drawing_upload_ids, WAITING)
+    """Rows of the project's files still waiting for the drawing log in these drawing uploads."""
+    sql = f"SELECT {columns} FROM files WHERE project_id=? AND state IN (?, ?) {also}"
+    return in_chunks(
+        db, sql + " AND drawing_upload_id IN ({marks})", drawing_upload_ids, (project, *WAITING)
+    )
 
 
-def in_state(db: Database, state: FileState) -> list[FileRow]:
-    return [row_from(r) for r in db.rows("SELECT * FROM files WHERE state=?", (state,))]
+def in_state(db: Database, project: int, state: FileState) -> list[FileRow]:
+    sql = "SELECT * FROM files WHERE project_id=? AND state=?"
+    return [row_from(r) for r in db.rows(sql, (project, state))]
 
 
 def pending_batches(
-    db: Database, where: str = "", params: Sequence[Any] = ()
+    db: Database, project: int, where: str = "", params: Sequence[Any] = ()
 ) -> list[PendingBatch]:
-    """The pending batches (those also matching `where`, on the batches table, with `params`),
-    oldest first, each with its batched files."""
+    """The project's pending batches (those also matching `where`, on the batches table, with
+    `params`), oldest first, each with its batched files."""
     batches = db.rows(
         "SELECT token, area_id, set_id, review, created_at FROM batches"
-        f" WHERE status=? {where} ORDER BY created_at",
-        (BatchState.PENDING, *params),
+        f" WHERE project_id=? AND status=? {where} ORDER BY created_at",
+        (project, BatchState.PENDING, *params),
     )
     return [
         PendingBatch(
@@ -60,33 +63,59 @@ def pending_batches(
             tuple(
                 row_from(r)
                 for r in db.rows(
-                    "SELECT * FROM files WHERE batch_id=? AND state=? ORDER BY rel",
-                    (b["token"], FileState.BATCHED),
+                    "SELECT * FROM files WHERE project_id=? AND batch_id=? AND state=?"
+                    " ORDER BY rel",
+                    (project, b["token"], FileState.BATCHED),
                 )
             ),
             float(b["created_at"]),
+            project,
         )
         for b in batches
     ]
 
 
-def unverified(db: Database) -> dict[int, int]:
-    """Drawing uploads whose files still wait for Procore: id -> how many files."""
+def unverified(db: Database, project: int) -> dict[int, int]:
+    """The project's drawing uploads whose files still wait for Procore: id -> how many files."""
     rows = db.rows(
-        "SELECT drawing_upload_id, COUNT(*) FROM files WHERE state IN (?, ?)"
+        "SELECT drawing_upload_id, COUNT(*) FROM files WHERE project_id=? AND state IN (?, ?)"
         " AND drawing_upload_id IS NOT NULL GROUP BY drawing_upload_id",
-        WAITING,
+        (project, *WAITING),
     )
     return {int(row[0]): int(row[1]) for row in rows}
 
 
-def counts(db: Database) -> dict[str, int]:
-    return {
-        str(row[0]): int(row[1])
-        for row in db.rows("SELECT state, COUNT(*) FROM files GROUP BY state")
-    }
+def counts(db: Database, project: int | None) -> dict[str, int]:
+    """Files by state: the project's, or with None every project's."""
+    if project is None:
+        rows = db.rows("SELECT state, COUNT(*) FROM files GROUP BY state")
+    else:
+        rows = db.rows(
+            "SELECT state, COUNT(*) FROM files WHERE project_id=? GROUP BY state", (project,)
+        )
+    return {str(row[0]): int(row[1]) for row in rows}
 
 
-def page(db: Database, columns: str, after: str, size: int) -> list[Row]:
-    """Up to `size` files after the path `after`, in path order."""
-    return db.rows(f"SELECT {columns} FROM files WHERE rel > ? ORDER BY rel LIMIT ?", (after, size))
+def projects(db: Database) -> list[int]:
+    """The projects the journal holds rows for (files or batches), in order."""
+    rows = db.rows("SELECT project_id FROM files UNION SELECT project_id FROM batches")
+    return sorted(int(row[0]) for row in rows)
+
+
+# Where paging starts over every project: before the first (project, path).
+FIRST = (-(2**63), "")
+
+
+def page(
+    db: Database, columns: str, project: int | None, after: tuple[int, str], size: int
+) -> list[Row]:
+    """Up to `size` files after `after` (project, path): the project's in path order, or
+    with None every project's in (project, path) order. `columns` name project_id and rel."""
+    if project is not None:
+        sql = f"SELECT {columns} FROM files WHERE project_id=? AND rel > ? ORDER BY rel LIMIT ?"
+        return db.rows(sql, (project, after[1], size))
+    sql = (
+        f"SELECT {columns} FROM files WHERE (project_id, rel) > (?, ?)"
+        " ORDER BY project_id, rel LIMIT ?"
+    )
+    return db.rows(sql, (*after, size))

@@ -18,6 +18,7 @@ UNCONFIRMED = "sent, but not confirmed"  # how a note on a file still waiting fo
 
 @dataclass(frozen=True, slots=True)
 class FileRow:
+    project_id: int  # the Procore project the file goes to; its path is unique within it
     rel: str
     size: int
     mtime_ns: int
@@ -84,6 +85,7 @@ class PendingBatch:
     review: bool
     rows: tuple[FileRow, ...]
     created_at: float  # unix seconds, when it was journalled (before its request)
+    project_id: int  # the Procore project it imports into
 
     def batch(self, root: Path) -> Batch:
         """The batch to send again, under the same token."""

@@ -6,12 +6,17 @@ an mtime in nanoseconds or a unix time to the millisecond)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bulkimport.errors import JournalError
 from bulkimport.journal.database import Database
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    rel {key_text} PRIMARY KEY,
+# The tables as schema 5 made them: one row per file and per batch of each project the journal
+# is used with. Also what the migration from 4 rebuilds the tables as, so a later schema changes
+# them by a migration of its own and leaves these as they are.
+FILES_5 = """files (
+    project_id BIGINT NOT NULL,
+    rel {key_text} NOT NULL,
     size BIGINT NOT NULL,
     mtime_ns BIGINT NOT NULL,
     sha256 TEXT,
@@ -37,11 +42,12 @@ CREATE TABLE IF NOT EXISTS files (
     updated_at DOUBLE PRECISION NOT NULL,
     owner TEXT,
     claimed_by TEXT,
-    lease_until DOUBLE PRECISION
-);
-CREATE INDEX IF NOT EXISTS files_batch ON files (batch_id);
-CREATE INDEX IF NOT EXISTS files_state ON files (state);
-CREATE TABLE IF NOT EXISTS batches (
+    lease_until DOUBLE PRECISION,
+    PRIMARY KEY (project_id, rel)
+)"""
+# A batch's token is unique across projects (a new uuid each), so it stays the key.
+BATCHES_5 = """batches (
+    project_id BIGINT NOT NULL,
     token TEXT PRIMARY KEY,
     area_id BIGINT NOT NULL,
     set_id BIGINT NOT NULL,
@@ -53,10 +59,30 @@ CREATE TABLE IF NOT EXISTS batches (
     owner TEXT,
     claimed_by TEXT,
     lease_until DOUBLE PRECISION
-);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-SCHEMA_VERSION = "4"
+)"""
+# A batch's files by its token; a project's files by state (the key serves a project's paths).
+INDEXES_5 = [
+    "CREATE INDEX IF NOT EXISTS files_batch ON files (batch_id)",
+    "CREATE INDEX IF NOT EXISTS files_state ON files (project_id, state)",
+]
+SCHEMA = [
+    f"CREATE TABLE IF NOT EXISTS {FILES_5}",
+    *INDEXES_5,
+    f"CREATE TABLE IF NOT EXISTS {BATCHES_5}",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+]
+# The columns of schema 4's tables, which schema 5 copies under the project that opens it.
+FILES_4 = (
+    "rel, size, mtime_ns, sha256, held_sha256, number, title, revision, discipline, drawing_date,"
+    " received_date, area, drawing_set, review, state, upload_uuid, uploaded_at, drawing_id,"
+    " area_id, set_id, batch_id, drawing_upload_id, error, updated_at, owner, claimed_by,"
+    " lease_until"
+)
+BATCHES_4 = (
+    "token, area_id, set_id, review, status, drawing_upload_id, error, created_at, owner,"
+    " claimed_by, lease_until"
+)
+SCHEMA_VERSION = "5"
 # Columns version 2 added (many targets per run, received dates, review), for journals of 1.
 MIGRATIONS = {
     "1": [
@@ -88,6 +114,30 @@ MIGRATIONS = {
         "ALTER TABLE batches ADD COLUMN lease_until DOUBLE PRECISION",
         "UPDATE meta SET value='4' WHERE key='schema_version'",
     ],
+    # One journal for several projects: each row is a project's, the files keyed by project
+    # and path. A key cannot change in place (SQLite), so each table is copied aside, made
+    # again and filled back, every row under {project}: the one project the journal was used
+    # with, which it never recorded, as the run that opens it names it (prepare refuses a run
+    # of several projects on such a journal with rows). CREATE TABLE AS copies neither key nor
+    # index, so no name is taken twice (PostgreSQL's index names are per schema): the old
+    # table's indexes go with it and are made again under the same names.
+    "4": [
+        "CREATE TABLE files_4 AS SELECT * FROM files",
+        "DROP TABLE files",
+        f"CREATE TABLE {FILES_5}",
+        *INDEXES_5,
+        f"INSERT INTO files (project_id, {FILES_4}) SELECT {{project}}, {FILES_4} FROM files_4",
+        "DROP TABLE files_4",
+        "CREATE TABLE batches_4 AS SELECT * FROM batches",
+        "DROP TABLE batches",
+        f"CREATE TABLE {BATCHES_5}",
+        (
+            f"INSERT INTO batches (project_id, {BATCHES_4})"
+            f" SELECT {{project}}, {BATCHES_4} FROM batches_4"
+        ),
+        "DROP TABLE batches_4",
+        "UPDATE meta SET value='5' WHERE key='schema_version'",
+    ],
 }
 
 
@@ -112,9 +162,11 @@ def check_version(db: Database, where: str) -> None:
     raise JournalError(f"{where} is not a bulkimport journal of schema {SCHEMA_VERSION}")
 
 
-def prepare(db: Database, where: str) -> None:
+def prepare(db: Database, where: str, projects: Sequence[int]) -> None:
     """Create a new journal's tables, or bring one an earlier version wrote up to date, in one
-    transaction. A journal a newer version wrote is refused before anything is changed."""
+    transaction, for a run on `projects` (at least one). A journal a newer version wrote is
+    refused before anything is changed, and so is an older one with rows when the run names
+    several projects: its rows are the one project's it was used with, which it never named."""
     with db.transaction():
         if db.dialect.setup_lock is not None:
             db.run(db.dialect.setup_lock)
@@ -122,15 +174,36 @@ def prepare(db: Database, where: str) -> None:
         if version is not None and version != SCHEMA_VERSION:
             if version not in MIGRATIONS:
                 check_version(db, where)  # raises: written by a newer version
-            while version in MIGRATIONS:  # one step after another: 1 -> 2 -> 3 -> 4
+            if len(projects) > 1 and _has_rows(db):
+                raise JournalError(_whose_rows(where, version, projects))
+            while version in MIGRATIONS:  # one step after another: 1 -> 2 -> 3 -> 4 -> 5
                 for statement in MIGRATIONS[version]:
-                    db.run(statement)
+                    db.run(_formatted(db, statement, projects[0]))
                 version = stored_version(db)
-        for statement in SCHEMA.format(key_text=db.dialect.key_text).split(";"):
-            if statement.strip():
-                db.run(statement)
+        for statement in SCHEMA:
+            db.run(_formatted(db, statement, projects[0]))
         db.run(
             "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
             (SCHEMA_VERSION,),
         )
     check_version(db, where)
+
+
+def _formatted(db: Database, statement: str, project: int) -> str:
+    # The project goes in as a number written out: it is an int, never text from outside.
+    return statement.format(key_text=db.dialect.key_text, project=int(project))
+
+
+def _has_rows(db: Database) -> bool:
+    return any(db.first(f"SELECT 1 FROM {table} LIMIT 1") for table in ("files", "batches"))
+
+
+def _whose_rows(where: str, version: str, projects: Sequence[int]) -> str:
+    named = ", ".join(str(p) for p in projects)
+    return (
+        f"{where} was written before journals recorded their project (journal schema "
+        f"{version}), and this run names several projects ({named}): it cannot tell which "
+        "one its rows are, and was left as it is. Run once with the single-project config "
+        "that wrote it, which brings it up to date under that project, or name another "
+        "journal (engine.journal) for this run"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 from bulkimport.errors import JournalError
@@ -13,9 +14,10 @@ from bulkimport.journal.lock import hold_run_lock
 from bulkimport.journal.schema import check_version, prepare
 
 
-def open_file(path: Path, readonly: bool) -> Database:
-    """The journal at `path`, its schema made current (created, or migrated), and the run's
-    lock held; read-only, neither lock nor change, so a reader never blocks a run."""
+def open_file(path: Path, readonly: bool, projects: Sequence[int] = ()) -> Database:
+    """The journal at `path`, its schema made current (created, or migrated) for a run on
+    `projects`, and the run's lock held: one lock for the file, whatever the projects;
+    read-only, neither lock nor change, so a reader never blocks a run."""
     lock = None if readonly else hold_run_lock(path)
     db: Database | None = None
     try:
@@ -35,7 +37,7 @@ def open_file(path: Path, readonly: bool) -> Database:
             db = Database(connection, SQLITE, release=lock.close if lock else None)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
-            prepare(db, str(path))
+            prepare(db, str(path), projects)
     except (sqlite3.Error, JournalError) as exc:
         if db is not None:
             db.close()  # and the lock with it

@@ -1,5 +1,6 @@
 """The statements a batch's transitions write, for the journal to run in one transaction with
-whatever else the transition changes (a split closes one batch and creates its parts)."""
+whatever else the transition changes (a split closes one batch and creates its parts). Each
+is one project's: its rows, and no other project's under the same path or token."""
 
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from bulkimport.models import Batch, BatchState, DrawingFile, FileState
 Statement = tuple[str, Sequence[Any]]
 
 
-def created(batch: Batch, now: float) -> list[Statement]:
+def created(project: int, batch: Batch, now: float) -> list[Statement]:
     """The batch, pending, and its files batched into it."""
     statements: list[Statement] = [
         (
             (
-                "INSERT INTO batches (token, area_id, set_id, review, status, created_at)"
-                " VALUES (?,?,?,?,?,?)"
+                "INSERT INTO batches (project_id, token, area_id, set_id, review, status,"
+                " created_at) VALUES (?,?,?,?,?,?,?)"
             ),
             (
+                project,
                 batch.token,
                 batch.target.area_id,
                 batch.target.set_id,
@@ -31,37 +33,40 @@ def created(batch: Batch, now: float) -> list[Statement]:
     ]
     statements += [
         (
-            "UPDATE files SET state=?, batch_id=?, updated_at=? WHERE rel=?",
-            (FileState.BATCHED, batch.token, now, item.file.rel),
+            "UPDATE files SET state=?, batch_id=?, updated_at=? WHERE project_id=? AND rel=?",
+            (FileState.BATCHED, batch.token, now, project, item.file.rel),
         )
         for item in batch.items
     ]
     return statements
 
 
-def closed(token: str, reason: str, now: float) -> list[Statement]:
+def closed(project: int, token: str, reason: str, now: float) -> list[Statement]:
     """The batch closed for `reason`, and its files still batched failed with it."""
     return [
         (
-            "UPDATE batches SET status=?, error=? WHERE token=?",
-            (BatchState.CLOSED, reason, token),
+            "UPDATE batches SET status=?, error=? WHERE project_id=? AND token=?",
+            (BatchState.CLOSED, reason, project, token),
         ),
         (
-            "UPDATE files SET state=?, error=?, updated_at=? WHERE batch_id=? AND state=?",
-            (FileState.FAILED, reason, now, token, FileState.BATCHED),
+            (
+                "UPDATE files SET state=?, error=?, updated_at=?"
+                " WHERE project_id=? AND batch_id=? AND state=?"
+            ),
+            (FileState.FAILED, reason, now, project, token, FileState.BATCHED),
         ),
     ]
 
 
-def planned(files: Sequence[DrawingFile], now: float) -> list[Statement]:
+def planned(project: int, files: Sequence[DrawingFile], now: float) -> list[Statement]:
     """Each file about to be imported, its earlier progress (and upload) forgotten."""
     return [
         (
             (
-                "INSERT INTO files (rel, size, mtime_ns, number, title, revision, discipline,"
-                " drawing_date, received_date, area, drawing_set, review, state, updated_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
+                "INSERT INTO files (project_id, rel, size, mtime_ns, number, title, revision,"
+                " discipline, drawing_date, received_date, area, drawing_set, review, state,"
+                " updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(project_id, rel) DO UPDATE SET size=excluded.size,"
                 " mtime_ns=excluded.mtime_ns, number=excluded.number,"
                 " title=excluded.title, revision=excluded.revision,"
                 " discipline=excluded.discipline, drawing_date=excluded.drawing_date,"
@@ -72,6 +77,7 @@ def planned(files: Sequence[DrawingFile], now: float) -> list[Statement]:
                 " error=NULL, owner=NULL, updated_at=excluded.updated_at"
             ),
             (
+                project,
                 f.rel,
                 f.size,
                 f.mtime_ns,

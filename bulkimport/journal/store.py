@@ -1,5 +1,7 @@
-"""The journal: one row per source file and one per batch, the source of truth for resuming, in
-a SQLite file (WAL; the default) or a PostgreSQL database; the engine does not know which.
+"""The journal: one row per source file and one per batch of each Procore project, the source of
+truth for resuming, in a SQLite file (WAL; the default) or a PostgreSQL database; the engine
+does not know which. A Journal is one project's rows (a file is its project and its path), and
+its siblings (for_project) the other projects' of the same run, on the same connection.
 
 A file moves planned → uploading → uploaded(uuid) → batched(batch) → imported(drawing upload)
 → verified (read back from Procore's drawing log) or needs_review (waiting in Items to Review),
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
 
+from bulkimport.errors import JournalError
 from bulkimport.journal import claims, reads, sqlite
 from bulkimport.journal import statements as batch_sql
 from bulkimport.journal.claims import Worker
@@ -41,68 +45,146 @@ from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Target
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Opened:
+    """What a journal and its siblings (Journal.for_project) share: one database, reached on
+    one thread at a time, the worker, and the projects whose locks a write-open holds."""
+
+    database: Database
+    path: JournalLocation  # the file, or the database's URL (never with a password)
+    limiter: anyio.CapacityLimiter
+    worker: Worker | None
+    writes_for: tuple[int, ...]  # empty on a read-only open
+
+
 class Journal:
-    def __init__(
-        self, database: Database, path: JournalLocation, worker: Worker | None = None
-    ) -> None:
-        self._db = database
-        self.path = path  # the file, or the database's URL (never with a password)
-        self._limiter = anyio.CapacityLimiter(1)
-        self.worker = worker  # one of several workers on the journal (claims.py), or None
+    """The journal as one project's: every statement reads and writes `project`'s rows only
+    (the same path in another project is another file). A reader opened with no project is
+    over every project: it counts and lists them all, and writes nothing."""
+
+    def __init__(self, opened: _Opened, project: int | None, closes: bool) -> None:
+        self._opened = opened
+        self._db = opened.database
+        self.path = opened.path
+        self._limiter = opened.limiter
+        self.worker = opened.worker  # one of several workers on the journal (claims.py), or None
+        self.project = project  # None: a reader over every project
+        self._closes = closes  # the journal that opened the database; not a sibling
 
     @classmethod
     async def open(
         cls,
         path: JournalLocation,
         *,
+        projects: Sequence[int] = (),
         readonly: bool = False,
-        project_id: int | None = None,
         worker: Worker | None = None,
     ) -> Journal:
-        """The journal, its schema made current and the run's lock held (on a PostgreSQL
-        journal, the lock of `project_id`'s runs: shared among workers, with `worker`);
-        read-only, neither lock nor change."""
-        return await anyio.to_thread.run_sync(cls._open, path, readonly, project_id, worker)
+        """The journal, its schema made current and the run's lock held, for a run on
+        `projects` (at least one): on a PostgreSQL journal, the lock of each project's runs
+        (shared among workers, with `worker`); on SQLite, the file's. Read-only, neither lock
+        nor change, and `projects` may be none: a reader over every project. The journal is
+        `projects[0]`'s; `for_project` gives the others'."""
+        named = tuple(dict.fromkeys(projects))
+        if not readonly and not named:
+            raise ValueError("a journal opened for writing needs the project(s) its run is on")
+        return await anyio.to_thread.run_sync(cls._open, path, named, readonly, worker)
 
     @classmethod
     def _open(
         cls,
         path: JournalLocation,
+        projects: tuple[int, ...],
         readonly: bool,
-        project_id: int | None,
         worker: Worker | None = None,
     ) -> Journal:
         if isinstance(path, JournalUrl):
             from bulkimport.journal import postgres  # psycopg and libpq: ~10 MB, only for it
 
             shared = worker is not None
-            return cls(postgres.open_database(path, readonly, project_id, shared), path, worker)
-        return cls(sqlite.open_file(path, readonly), path)
+            database = postgres.open_database(path, readonly, projects, shared)
+            return cls._of(database, path, projects, readonly, worker)
+        return cls._of(sqlite.open_file(path, readonly, projects), path, projects, readonly)
+
+    @classmethod
+    def _of(
+        cls,
+        database: Database,
+        path: JournalLocation,
+        projects: tuple[int, ...],
+        readonly: bool,
+        worker: Worker | None = None,
+    ) -> Journal:
+        writes_for = () if readonly else projects
+        opened = _Opened(database, path, anyio.CapacityLimiter(1), worker, writes_for)
+        return cls(opened, projects[0] if projects else None, closes=True)
+
+    def for_project(self, project: int) -> Journal:
+        """The journal as `project`'s: a sibling on the same database, thread, worker and lock.
+        Opened for writing, the journal gives only the projects it was opened for (it holds
+        their locks); a reader, any. A sibling's close leaves the database open: the journal
+        that opened it closes it, for all."""
+        writes_for = self._opened.writes_for
+        if writes_for and project not in writes_for:
+            raise ValueError(
+                f"project {project} is not one the journal {self.path} was opened for "
+                f"({', '.join(str(p) for p in writes_for)}): its run holds no lock on it"
+            )
+        return Journal(self._opened, project, closes=False)
+
+    def _one_project(self) -> int:
+        """The project this journal reads and writes; a reader over every project has none to
+        write for, nor to look a path up in (a path is a file only within its project)."""
+        if self.project is None:
+            raise JournalError(
+                f"the journal {self.path} was opened to read every project: name one "
+                "(for_project) to write, or to read one project's files"
+            )
+        return self.project
 
     async def claiming(self, fn: Callable[..., T], *args: Any) -> T:
-        """One of claims.py's functions, run with this journal's database and worker."""
-        return await self._run(fn, self._db, self.worker, *args)
+        """One of claims.py's functions, run with this journal's database, worker and project."""
+        return await self._run(fn, self._db, self.worker, self._one_project(), *args)
+
+    async def renew_leases(self) -> None:
+        """Every lease the worker holds, in every project, moved on (claims.renew)."""
+        await self._run(claims.renew, self._db, self.worker)
+
+    async def release_claims(self) -> None:
+        """Everything the worker holds, in every project, free to the others (claims.release)."""
+        await self._run(claims.release, self._db, self.worker)
 
     @classmethod
-    async def open_if_present(cls, path: JournalLocation) -> Journal | None:
+    async def open_if_present(
+        cls, path: JournalLocation, *, projects: Sequence[int] = ()
+    ) -> Journal | None:
         """The journal read-only, or None when no run has made one yet (no file, or a
-        database without its tables): for the dry run and reconcile, which write nothing."""
-        return await anyio.to_thread.run_sync(cls._open_if_present, path)
+        database without its tables): for the dry run and reconcile, which write nothing.
+        `projects[0]`'s, or with none, a reader over every project."""
+        named = tuple(dict.fromkeys(projects))
+        return await anyio.to_thread.run_sync(cls._open_if_present, path, named)
 
     @classmethod
-    def _open_if_present(cls, path: JournalLocation) -> Journal | None:
+    def _open_if_present(cls, path: JournalLocation, projects: tuple[int, ...]) -> Journal | None:
         if isinstance(path, Path):
-            return cls._open(path, True, None) if path.exists() else None
+            return cls._open(path, projects, True) if path.exists() else None
         from bulkimport.journal import postgres  # psycopg and libpq: ~10 MB, only for it
 
         database = postgres.open_if_present(path)
-        return None if database is None else cls(database, path)
+        return None if database is None else cls._of(database, path, projects, True)
+
+    async def projects(self) -> list[int]:
+        """The projects the journal holds files or batches of, whatever this one's scope."""
+        return await self._run(reads.projects, self._db)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)
 
     async def close(self) -> None:
-        await self._run(self._db.close)  # and with it the run's lock
+        """The database closed, and with it the run's locks, by the journal that opened it. A
+        sibling's close does nothing: its opener's siblings may still be at work."""
+        if self._closes:
+            await self._run(self._db.close)
 
     def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> None:
         self._db.write(statements)  # one transaction
@@ -110,11 +192,11 @@ class Journal:
     # Planning ---------------------------------------------------------------------------
 
     async def lookup(self, rels: Sequence[str]) -> dict[str, FileRow]:
-        return await self._run(reads.rows_by_rel, self._db, rels)
+        return await self._run(reads.rows_by_rel, self._db, self._one_project(), rels)
 
     async def plan(self, files: Sequence[DrawingFile]) -> None:
         """Record files about to be imported; earlier progress on them is forgotten."""
-        await self._run(self._write, batch_sql.planned(files, time.time()))
+        await self._run(self._write, batch_sql.planned(self._one_project(), files, time.time()))
 
     async def claim(
         self, found: Sequence[tuple[str, int, int]]
@@ -137,12 +219,13 @@ class Journal:
             [
                 (
                     (
-                        "INSERT INTO files (rel, size, mtime_ns, state, error, updated_at)"
-                        " VALUES (?,?,?,?,?,?) ON CONFLICT(rel) DO UPDATE SET size=excluded.size,"
-                        " mtime_ns=excluded.mtime_ns, state=excluded.state, error=excluded.error,"
-                        " drawing_id=NULL, updated_at=excluded.updated_at"
+                        "INSERT INTO files (project_id, rel, size, mtime_ns, state, error,"
+                        " updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(project_id, rel)"
+                        " DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,"
+                        " state=excluded.state, error=excluded.error, drawing_id=NULL,"
+                        " updated_at=excluded.updated_at"
                     ),
-                    (rel, size, mtime_ns, state, reason, time.time()),
+                    (self._one_project(), rel, size, mtime_ns, state, reason, time.time()),
                 )
             ],
         )
@@ -163,10 +246,16 @@ class Journal:
 
     def _update(self, rel: str, values: dict[str, Any], held: bool) -> tuple[str, Sequence[Any]]:
         columns = ", ".join(f"{name}=?" for name in values)
-        sql = f"UPDATE files SET {columns}, updated_at=? WHERE rel=?"
+        sql = f"UPDATE files SET {columns}, updated_at=? WHERE project_id=? AND rel=?"
+        where = (self._one_project(), rel)
         if held and self.worker is not None:
-            return sql + " AND claimed_by=?", (*values.values(), time.time(), rel, self.worker.id)
-        return sql, (*values.values(), time.time(), rel)
+            return sql + " AND claimed_by=?", (
+                *values.values(),
+                time.time(),
+                *where,
+                self.worker.id,
+            )
+        return sql, (*values.values(), time.time(), *where)
 
     async def uploading(
         self,
@@ -212,7 +301,7 @@ class Journal:
     async def batch_created(self, batch: Batch) -> None:
         """Written before the request: the token and its items, in one transaction (a
         worker's only while it holds every file of the batch)."""
-        statements = batch_sql.created(batch, time.time())
+        statements = batch_sql.created(self._one_project(), batch, time.time())
         if self.worker is not None:
             await self.claiming(claims.batch_created, batch, statements)
             return
@@ -225,7 +314,8 @@ class Journal:
 
     async def give_back(self, token: str, reason: str) -> None:
         """Another credential's batch Procore does not hold (claims.given_back)."""
-        await self._run(self._write, claims.given_back(token, reason, time.time()))
+        statements = claims.given_back(self._one_project(), token, reason, time.time())
+        await self._run(self._write, statements)
 
     async def batch_split(
         self,
@@ -237,47 +327,48 @@ class Journal:
         """Procore refused batch `token`: the files it named fail (rel, reason), the rest move
         to `parts`, and the batch is closed, in one transaction, so a run killed at any point
         resends either the old batch whole or the parts, never a mix under the old token."""
-        now = time.time()
+        now, project = time.time(), self._one_project()
         statements: list[tuple[str, Sequence[Any]]] = [
             (
-                "UPDATE files SET state=?, error=?, updated_at=? WHERE rel=?",
-                (FileState.FAILED, reason, now, rel),
+                "UPDATE files SET state=?, error=?, updated_at=? WHERE project_id=? AND rel=?",
+                (FileState.FAILED, reason, now, project, rel),
             )
             for rel, reason in failed
         ]
         for part in parts:
-            statements += batch_sql.created(part, now)
+            statements += batch_sql.created(project, part, now)
             if self.worker is not None:  # the parts are the worker's, as the batch was
-                statements.append(claims.held_by(self.worker, part.token))
-        statements += batch_sql.closed(token, why, now)
+                statements.append(claims.held_by(self.worker, project, part.token))
+        statements += batch_sql.closed(project, token, why, now)
         await self._run(self._write, statements)
 
     async def batch_sent(self, token: str, drawing_upload_id: int) -> None:
-        now = time.time()
+        now, project = time.time(), self._one_project()
         await self._run(
             self._write,
             [
                 (
-                    "UPDATE batches SET status=?, drawing_upload_id=? WHERE token=?",
-                    (BatchState.SENT, drawing_upload_id, token),
+                    "UPDATE batches SET status=?, drawing_upload_id=? WHERE project_id=? AND token=?",
+                    (BatchState.SENT, drawing_upload_id, project, token),
                 ),
                 (
                     (
                         "UPDATE files SET state=?, drawing_upload_id=?, updated_at=?"
-                        " WHERE batch_id=? AND state=?"
+                        " WHERE project_id=? AND batch_id=? AND state=?"
                     ),
-                    (FileState.IMPORTED, drawing_upload_id, now, token, FileState.BATCHED),
+                    (FileState.IMPORTED, drawing_upload_id, now, project, token, FileState.BATCHED),
                 ),
             ],
         )
 
     async def batch_closed(self, token: str, reason: str) -> None:
         """A batch that will not be sent again; its files that are still in it failed."""
-        await self._run(self._write, batch_sql.closed(token, reason, time.time()))
+        statements = batch_sql.closed(self._one_project(), token, reason, time.time())
+        await self._run(self._write, statements)
 
     async def settled(self, outcomes: Sequence[tuple[str, FileState, str | None]]) -> None:
         """What the read-back found for each imported file: (rel, state, note)."""
-        now = time.time()
+        now, project = time.time(), self._one_project()
         await self._run(
             self._write,
             [
@@ -289,7 +380,7 @@ class Journal:
                         "UPDATE files SET state=?, error=COALESCE(CAST(? AS TEXT),"
                         " CASE WHEN state=? OR error LIKE ? THEN NULL ELSE error END),"
                         " held_sha256=CASE WHEN ?=1 THEN sha256 ELSE held_sha256 END,"
-                        " updated_at=? WHERE rel=? AND state IN (?, ?)"
+                        " updated_at=? WHERE project_id=? AND rel=? AND state IN (?, ?)"
                     ),
                     (
                         state,
@@ -298,6 +389,7 @@ class Journal:
                         UNCONFIRMED + "%",
                         int(state == FileState.VERIFIED),
                         now,
+                        project,
                         rel,
                         *WAITING,
                     ),
@@ -308,29 +400,28 @@ class Journal:
 
     async def annotate(self, rels: Sequence[str], note: str) -> None:
         """Why files are still where they are, for the report."""
-        now = time.time()
-        await self._run(
-            self._write,
-            [
-                ("UPDATE files SET error=?, updated_at=? WHERE rel=?", (note, now, rel))
-                for rel in rels
-            ],
-        )
+        now, project = time.time(), self._one_project()
+        sql = "UPDATE files SET error=?, updated_at=? WHERE project_id=? AND rel=?"
+        await self._run(self._write, [(sql, (note, now, project, rel)) for rel in rels])
 
     async def imported_in(self, drawing_upload_ids: Sequence[int]) -> list[FileRow]:
         """The files of these drawing uploads not yet seen in the drawing log."""
+        project = self._one_project()
         return await self._run(
-            lambda: [row_from(r) for r in reads.waiting_in(self._db, "*", drawing_upload_ids)]
+            lambda: [
+                row_from(r) for r in reads.waiting_in(self._db, project, "*", drawing_upload_ids)
+            ]
         )
 
     async def places_of(self, drawing_upload_ids: Sequence[int]) -> set[tuple[int, int]]:
         """The (area, set) ids the direct imports of these drawing uploads still waiting for
         the drawing log went to."""
         columns, also = "DISTINCT area_id, set_id", "AND review=0"
+        project = self._one_project()
         return await self._run(
             lambda: {
                 (int(r[0] or 0), int(r[1] or 0))
-                for r in reads.waiting_in(self._db, columns, drawing_upload_ids, also)
+                for r in reads.waiting_in(self._db, project, columns, drawing_upload_ids, also)
             }
         )
 
@@ -343,9 +434,9 @@ class Journal:
                 (
                     (
                         "UPDATE files SET state=?, error=?, updated_at=?"
-                        " WHERE drawing_upload_id=? AND state IN (?, ?)"
+                        " WHERE project_id=? AND drawing_upload_id=? AND state IN (?, ?)"
                     ),
-                    (state, error, time.time(), drawing_upload_id, *WAITING),
+                    (state, error, time.time(), self._one_project(), drawing_upload_id, *WAITING),
                 ),
             ],
         )
@@ -365,33 +456,35 @@ class Journal:
         """A worker's are those it holds and its credential's user can attach (claims.py)."""
         if self.worker is not None:
             return await self.claiming(claims.held_uploads)
-        return await self._run(reads.in_state, self._db, FileState.UPLOADED)
+        return await self._run(reads.in_state, self._db, self._one_project(), FileState.UPLOADED)
 
     async def pending_batches(self) -> list[PendingBatch]:
         if self.worker is not None:
             return await self.claiming(claims.held_batches, True)
-        return await self._run(reads.pending_batches, self._db)
+        return await self._run(reads.pending_batches, self._db, self._one_project())
 
     async def unverified(self) -> dict[int, int]:
         """Drawing uploads whose files still wait for Procore: id -> how many files."""
-        return await self._run(reads.unverified, self._db)
+        return await self._run(reads.unverified, self._db, self._one_project())
 
     async def counts(self) -> dict[str, int]:
-        return await self._run(reads.counts, self._db)
+        """Files by state: the project's, or a reader over every project's, all of them."""
+        return await self._run(reads.counts, self._db, self.project)
 
     async def stream(self, chunk: int = 1000) -> AsyncIterator[list[FileRow]]:
-        """Every file row in path order, `chunk` rows at a time: a journal may hold 100,000."""
+        """Every file row in path order, `chunk` rows at a time: a journal may hold 100,000.
+        A reader over every project gives them project by project."""
         async for rows in self._pages("*", chunk):
             yield [row_from(r) for r in rows]
 
     async def states(self, chunk: int = 5000) -> AsyncIterator[list[tuple[str, FileState]]]:
         """Every file's path and state, in path order: what a run's outcome is counted from,
         without building a whole row for each of 100,000 files."""
-        async for rows in self._pages("rel, state", chunk):
+        async for rows in self._pages("project_id, rel, state", chunk):
             yield [(r["rel"], FileState(r["state"])) for r in rows]
 
     async def _pages(self, columns: str, size: int) -> AsyncIterator[list[Row]]:
-        after = ""
-        while rows := await self._run(reads.page, self._db, columns, after, size):
+        after = reads.FIRST
+        while rows := await self._run(reads.page, self._db, columns, self.project, after, size):
             yield rows
-            after = rows[-1]["rel"]
+            after = (int(rows[-1]["project_id"]), str(rows[-1]["rel"]))

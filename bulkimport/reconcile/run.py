@@ -94,7 +94,9 @@ async def read_archive(
     the result (invalid, skipped, and manifest rows that name no file)."""
     result = Reconciliation()
     expected: list[Expected] = []
-    journal = await Journal.open_if_present(settings.engine.journal)
+    journal = await Journal.open_if_present(
+        settings.engine.journal, projects=(settings.procore.project_id,)
+    )
     files: Iterator[Found] = walk(settings.source, manifest.rows if manifest else ())
     seen: set[str] = set()
     try:

@@ -94,7 +94,9 @@ async def bench(tmp_path: Path, **config: object) -> AsyncIterator[Bench]:
     config = {"processing_delay": 0.0, **config}
     async with serve(EmulatorConfig(**config)) as emu:  # type: ignore[arg-type]
         settings = make_settings(emu, tmp_path / "src")
-        journal = await Journal.open(settings.engine.journal)
+        journal = await Journal.open(
+            settings.engine.journal, projects=(settings.procore.project_id,)
+        )
         try:
             async with aiohttp.ClientSession() as session:
                 client = ProcoreClient(settings.procore, CREDENTIALS, session)

@@ -307,7 +307,7 @@ def test_an_older_drawing_upload_is_never_taken_for_a_pending_batch():
     from bulkimport.stages.prior_imports import same_batch
 
     rows = (row(rel="a/page1.pdf", drawing_id=None, review=True, state=FileState.BATCHED),)
-    batch = PendingBatch("t", 5, 3, True, rows, created_at=1_800_000_000.0)
+    batch = PendingBatch("t", 5, 3, True, rows, created_at=1_800_000_000.0, project_id=7)
     entry = {
         "filename": "page1.pdf",
         "drawing_id": None,
@@ -321,7 +321,7 @@ def test_an_older_drawing_upload_is_never_taken_for_a_pending_batch():
     assert same_batch(batch, newer)
     assert not same_batch(batch, older)
     assert not same_batch(batch, ListedDrawingUpload.of(upload | {"id": 3}))  # no time: no proof
-    empty = PendingBatch("e", 5, 3, True, (), created_at=0.0)
+    empty = PendingBatch("e", 5, 3, True, (), created_at=0.0, project_id=7)
     assert not same_batch(empty, newer)
 
 

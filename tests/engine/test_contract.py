@@ -168,7 +168,8 @@ async def test_a_split_interrupted_by_a_crash_resends_its_parts_not_the_whole(tm
         for n in range(2, 6):
             write_pdf(root / f"A-{n} Other.pdf", seed=n)
         result = await run(emu, root, attach_deadline=30 * 24 * 3600.0)
-        journal = await Journal.open(result.journal, readonly=True)
+        project = make_settings(emu, root).procore.project_id
+        journal = await Journal.open(result.journal, readonly=True, projects=(project,))
         try:
             assert await journal.pending_batches() == []
         finally:

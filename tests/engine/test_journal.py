@@ -37,7 +37,7 @@ async def test_a_version_1_journal_is_migrated_and_keeps_its_rows(tmp_path: Path
     path = tmp_path / "journal.sqlite3"
     with sqlite3.connect(path) as db:
         db.executescript(VERSION_1)
-    journal = await Journal.open(path)
+    journal = await Journal.open(path, projects=(7,))
     try:
         rows = await journal.lookup(["A-1.pdf"])
         assert rows["A-1.pdf"].state == FileState.VERIFIED
@@ -46,12 +46,11 @@ async def test_a_version_1_journal_is_migrated_and_keeps_its_rows(tmp_path: Path
     finally:
         await journal.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT value FROM meta").fetchone() == ("4",)
-        # Schema 4's claims (several workers): nobody holds the file.
-        assert db.execute("SELECT claimed_by, lease_until, owner FROM files").fetchall() == [
-            (None, None, None),
-            (None, None, None),
-        ]
+        assert db.execute("SELECT value FROM meta").fetchone() == ("5",)
+        # Schema 4's claims (several workers): nobody holds the file; schema 5's project: the
+        # one the run that opened it named.
+        claims = "SELECT claimed_by, lease_until, owner, project_id FROM files"
+        assert db.execute(claims).fetchall() == [(None, None, None, 7), (None, None, None, 7)]
 
 
 async def test_an_earlier_journal_learns_which_content_procore_holds(tmp_path: Path):
@@ -60,7 +59,7 @@ async def test_an_earlier_journal_learns_which_content_procore_holds(tmp_path: P
     path = tmp_path / "journal.sqlite3"
     with sqlite3.connect(path) as db:
         db.executescript(VERSION_1)
-    await (await Journal.open(path)).close()  # 1 -> 4 in one go
+    await (await Journal.open(path, projects=(7,))).close()  # 1 -> 5 in one go
     with sqlite3.connect(path) as db:
         held = dict(db.execute("SELECT rel, held_sha256 FROM files"))
     assert held == {"A-1.pdf": "aa11", "A-2.pdf": None}
@@ -72,32 +71,32 @@ async def test_an_earlier_journal_learns_which_content_procore_holds(tmp_path: P
 async def test_a_journal_written_by_a_newer_version_is_refused_and_left_as_it_is(
     journal_location: JournalPlace,
 ):
-    await (await Journal.open(journal_location.location)).close()
-    journal_location.rows("UPDATE meta SET value='5' WHERE key='schema_version'")
-    journal_location.rows("DROP INDEX files_state")  # what schema 5 might have done
-    with pytest.raises(JournalError, match=r"newer bulkimport \(journal schema 5; this"):
-        await Journal.open(journal_location.location)
+    await (await Journal.open(journal_location.location, projects=(7,))).close()
+    journal_location.rows("UPDATE meta SET value='6' WHERE key='schema_version'")
+    journal_location.rows("DROP INDEX files_state")  # what schema 6 might have done
+    with pytest.raises(JournalError, match=r"newer bulkimport \(journal schema 6; this"):
+        await Journal.open(journal_location.location, projects=(7,))
     with pytest.raises(JournalError, match="newer bulkimport"):
         await Journal.open(journal_location.location, readonly=True)
-    # Not altered: the index a version 4 journal has was not made again, the version stays.
-    assert journal_location.rows("SELECT value FROM meta") == [("5",)]
+    # Not altered: the index a version 5 journal has was not made again, the version stays.
+    assert journal_location.rows("SELECT value FROM meta") == [("6",)]
     assert not journal_location.index_exists("files_state")
 
 
 async def test_a_second_run_on_the_journal_is_refused_while_readers_are_not(
     journal_location: JournalPlace,
 ):
-    first = await Journal.open(journal_location.location, project_id=7)
+    first = await Journal.open(journal_location.location, projects=(7,))
     try:
         with pytest.raises(JournalBusy, match="this run was not started"):
-            await Journal.open(journal_location.location, project_id=7)
+            await Journal.open(journal_location.location, projects=(7,))
         reader = await Journal.open(journal_location.location, readonly=True)
         assert await reader.counts() == {}
         await reader.close()
     finally:
         await first.close()
     # Released with the run: the next one starts.
-    await (await Journal.open(journal_location.location, project_id=7)).close()
+    await (await Journal.open(journal_location.location, projects=(7,))).close()
 
 
 async def test_paths_keep_python_order_and_large_values_keep_their_size(
@@ -105,7 +104,7 @@ async def test_paths_keep_python_order_and_large_values_keep_their_size(
 ):
     """Paths are paged in code-point order on both (PostgreSQL's collation could order them
     otherwise); mtimes in nanoseconds and drawing ids need 64 bits, times a double."""
-    journal = await Journal.open(journal_location.location)
+    journal = await Journal.open(journal_location.location, projects=(7,))
     try:
         names = ["b.pdf", "B.pdf", "a b.pdf", "a-b.pdf", "ä.pdf", "Z.pdf", "_.pdf"]
         for name in names:

@@ -109,12 +109,12 @@ async def test_the_advisory_lock_is_the_projects_and_names_its_holder(
     concurrent run, on both backends), naming the holder's session; another project's run in
     the same database is not held up."""
     location = at(postgres_url, tmp_path)
-    running = await Journal.open(location, project_id=7)
+    running = await Journal.open(location, projects=(7,))
     try:
         with pytest.raises(JournalBusy, match="holds the lock on project 7 in the journal") as busy:
-            await Journal.open(location, project_id=7)
+            await Journal.open(location, projects=(7,))
         assert f"bulkimport pid {os.getpid()} on {socket.gethostname()}" in str(busy.value)
-        await (await Journal.open(location, project_id=8)).close()
+        await (await Journal.open(location, projects=(8,))).close()
     finally:
         await running.close()
 
@@ -153,19 +153,19 @@ async def test_the_password_comes_from_pgpassword_or_a_password_file(
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no.pgpass"))  # not this machine's
     with pytest.raises(JournalUnavailable, match="set PGPASSWORD in the environment") as none:
-        await Journal.open(location)
+        await Journal.open(location, projects=(7,))
     assert "password" in str(none.value)
     monkeypatch.setenv("PGPASSWORD", "wrong-pw")
     with pytest.raises(JournalUnavailable, match="password authentication failed") as wrong:
-        await Journal.open(location)
+        await Journal.open(location, projects=(7,))
     assert "wrong-pw" not in str(wrong.value)
     monkeypatch.setenv("PGPASSWORD", "right-pw")
-    await (await Journal.open(location)).close()
+    await (await Journal.open(location, projects=(7,))).close()
     monkeypatch.delenv("PGPASSWORD")
     passfile = tmp_path / "pgpass"
     passfile.write_text(f"127.0.0.1:{postgres_server.port}:*:importer:right-pw\n")
     passfile.chmod(0o600)  # libpq ignores a password file others can read
     monkeypatch.setenv("PGPASSFILE", str(passfile))
-    journal = await Journal.open(location)
+    journal = await Journal.open(location, projects=(7,))
     assert await journal.counts() == {}
     await journal.close()

@@ -220,7 +220,7 @@ async def upload_without_batching(
     engine's own scanner, client, storage POST and journal (`journal`: where, if not the
     default file)."""
     settings = make_settings(emu, root, **({"journal": journal} if journal else {}))
-    store = await Journal.open(settings.engine.journal)
+    store = await Journal.open(settings.engine.journal, projects=(settings.procore.project_id,))
     uuids = set()
     async with aiohttp.ClientSession() as session:
         client = ProcoreClient(settings.procore, CREDENTIALS, session)
@@ -271,7 +271,7 @@ async def test_a_second_concurrent_run_is_refused(tmp_path: Path, journal_locati
         write_config(tmp_path / "bulkimport.toml", raw)
         project = int(raw["procore"]["project_id"])
         # A run in progress (on PostgreSQL, the lock is the project's).
-        holder = await Journal.open(journal_location.location, project_id=project)
+        holder = await Journal.open(journal_location.location, projects=(project,))
         try:
             done = await anyio.run_process(
                 run_command(tmp_path / "bulkimport.toml"), env=run_env(), check=False

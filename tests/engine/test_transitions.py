@@ -21,6 +21,7 @@ pytestmark = pytest.mark.anyio
 
 ROOT = Path("/archive")
 TARGET = Target(5, 3)
+PROJECT = 7  # the project the journal is opened for
 
 
 def drawing(n: int, **values: Any) -> DrawingFile:
@@ -47,7 +48,7 @@ def uploaded(n: int) -> Uploaded:
 
 @pytest.fixture
 async def journal(journal_location: JournalPlace) -> AsyncIterator[Journal]:
-    opened = await Journal.open(journal_location.location)
+    opened = await Journal.open(journal_location.location, projects=(PROJECT,))
     yield opened
     await opened.close()
 

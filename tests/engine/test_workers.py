@@ -142,11 +142,11 @@ async def test_workers_share_the_projects_lock_and_a_single_run_is_refused_besid
 ):
     location = JournalPlace("postgresql", postgres_url, tmp_path).location
     one, two = (Worker(f"w{n}", "credential-x", 5.0) for n in (1, 2))
-    first = await Journal.open(location, project_id=7, worker=one)
-    second = await Journal.open(location, project_id=7, worker=two)
+    first = await Journal.open(location, projects=(7,), worker=one)
+    second = await Journal.open(location, projects=(7,), worker=two)
     try:
         with pytest.raises(JournalBusy, match="holds the lock on project 7"):
-            await Journal.open(location, project_id=7)  # a single run
+            await Journal.open(location, projects=(7,))  # a single run
         # A new file found by both at once: one holds it, the other passes over it.
         found = [("A-1.pdf", 10, 1), ("A-2.pdf", 10, 1)]
         held, rows = await first.claim(found[:1])
@@ -156,7 +156,7 @@ async def test_workers_share_the_projects_lock_and_a_single_run_is_refused_besid
     finally:
         await first.close()
         await second.close()
-    single = await Journal.open(location, project_id=7)  # the workers have gone
+    single = await Journal.open(location, projects=(7,))  # the workers have gone
     await single.close()
 
 
