@@ -292,6 +292,9 @@ def status(config_path: Path, journal: str | None, watch: bool, verbose: int, qu
     click.echo(f"journal {path}")
     for state, count in sorted(now.counts.items()):
         click.echo(f"  {state:10} {count}")
+    for project, counts in sorted(now.by_project.items()):
+        by_state = ", ".join(f"{state} {count}" for state, count in sorted(counts.items()))
+        click.echo(f"  project {project}: {by_state}")
     for rel, error in failed:
         click.echo(f"  FAILED {rel}: {error}")
     click.echo(status_report.run_line(now))

@@ -1,15 +1,16 @@
 """What `bulkimport status` shows: the journal's counts, and the running run's figures (pid,
 start, rate, ETA) or, with no run going, the last run's outcome; `--watch` follows a run.
 
-The journal is opened read-only, so a status, watched or not, never holds the run's lock or
-blocks its writes; the figures only the run knows come from the file it publishes beside it.
+The journal is opened read-only, over every project it holds (with several, each one's counts
+too), so a status, watched or not, never holds the run's lock or blocks its writes; the figures
+only the run knows come from the file it publishes beside it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import anyio
 
@@ -30,6 +31,8 @@ class Snapshot:
     counts: dict[str, int]  # every file of the journal, by state
     record: RunRecord | None
     running: bool
+    # A journal of several projects: each one's files by state (none when it holds one).
+    by_project: dict[int, dict[str, int]] = field(default_factory=dict)
 
     def figures(self) -> Figures | None:
         """The run's figures; while it runs, with the files in flight as the journal has them
@@ -51,10 +54,15 @@ class Snapshot:
 
 
 async def snapshot(journal: JournalLocation, reader: Journal) -> Snapshot:
+    """`reader` is over every project of the journal."""
     counts = await reader.counts()
+    projects = await reader.projects()
+    by_project = {}
+    if len(projects) > 1:
+        by_project = {p: await reader.for_project(p).counts() for p in projects}
     record = await anyio.to_thread.run_sync(run_status.read, beside(journal))
     running = record is not None and run_status.is_running(record, beside(journal))
-    return Snapshot(journal, counts, record, running)
+    return Snapshot(journal, counts, record, running, by_project)
 
 
 async def read(journal: JournalLocation) -> tuple[Snapshot, list[tuple[str, str]]]:
