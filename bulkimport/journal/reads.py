@@ -1,6 +1,8 @@
 """The journal's queries that only read, as plain functions of the connection: the Journal runs
-each on its worker thread. Statements with many values go 500 at a time, since SQLite caps the
-parameters of one statement (and PostgreSQL plans a short list better)."""
+each on its worker thread. Each reads one project's rows (a path is a file only within its
+project); counts and pages read every project's for a reader that names none. Statements with
+many values go 500 at a time, since SQLite caps the parameters of one statement (and
+PostgreSQL plans a short list better)."""
 
 from __future__ import annotations
 
