@@ -58,6 +58,26 @@ ROWS_4 = [
 ]
 
 
+# A schema-5 journal's indexes, as a new one has them.
+INDEXES = {
+    "sqlite": {
+        "files_batch",
+        "files_state",
+        "sqlite_autoindex_files_1",
+        "sqlite_autoindex_batches_1",
+    },
+    "postgresql": {"files_batch", "files_state", "files_pkey", "batches_pkey"},
+}
+
+
+def indexes(place: JournalPlace) -> set[str]:
+    if place.backend == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name<>'meta'"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE tablename IN ('files', 'batches')"
+    return {str(name) for (name,) in place.rows(sql)}
+
+
 def version_4(place: JournalPlace, rows: bool = True) -> None:
     for statement in VERSION_4 + (ROWS_4 if rows else []):
         place.rows(statement)
@@ -194,6 +214,8 @@ async def test_a_run_names_its_projects(journal_location: JournalPlace):
     with pytest.raises(ValueError, match="needs the project"):
         await Journal.open(journal_location.location)
     assert not journal_location.exists()
+    await (await Journal.open(journal_location.location, projects=(7,))).close()
+    assert indexes(journal_location) == INDEXES[journal_location.backend]
 
 
 # Schema 4 ------------------------------------------------------------------------------------
@@ -221,9 +243,9 @@ async def test_a_schema_4_journal_is_the_single_project_of_the_run_that_opens_it
         await journal.close()
     assert journal_location.rows("SELECT value FROM meta") == [("5",)]
     assert journal_location.rows("SELECT DISTINCT project_id FROM batches") == [(7,)]
-    # The tables were rebuilt under their names, their indexes with them, nothing left aside.
-    for name in ("files_batch", "files_state"):
-        assert journal_location.index_exists(name)
+    # The tables were rebuilt under their names, their indexes with them (the keys' named as
+    # a new journal's), nothing left aside.
+    assert indexes(journal_location) == INDEXES[journal_location.backend]
     for aside in ("files_4", "batches_4"):  # tables, found by the same look-up
         assert not journal_location.index_exists(aside)
     # Keyed by project and path: the same path may be planned in another project.
