@@ -12,8 +12,10 @@ Every time the client reads comes from its `Clock`, so tests move time instead o
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import aiohttp
@@ -62,6 +64,15 @@ RENEW_BEFORE = 300.0  # renew a token this long before it expires, or at 3/4 of 
 _NEXT_LINK = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
 
+@dataclass(slots=True)
+class _Token:
+    """The access token, one renewal at a time, shared by the clients of every project."""
+
+    lock: anyio.Lock
+    value: str | None = None
+    renew_at: float = 0.0
+
+
 class ProcoreClient:
     def __init__(
         self,
@@ -77,10 +88,15 @@ class ProcoreClient:
         self._session = session
         self.budget = budget or RateBudget(clock=clock)
         self._retry = procore_retrier(settings, clock, self.budget.pause)
-        self._token: str | None = None
-        self._token_renew_at = 0.0
-        self._token_lock = anyio.Lock()
+        self._token = _Token(anyio.Lock())
         self.requests: dict[str, int] = {}  # per endpoint, for the report
+
+    def for_project(self, project_id: int) -> ProcoreClient:
+        """A client for another project of the company: the same token, budget, retry policy
+        and request counts. Procore's budget is the credential's, whatever the project."""
+        sibling = copy.copy(self)  # shallow: the token holder, budget and counts are shared
+        sibling.settings = replace(self.settings, project_id=project_id)
+        return sibling
 
     # Auth -------------------------------------------------------------------------------
 
@@ -89,12 +105,13 @@ class ProcoreClient:
         await self._bearer()
 
     async def _bearer(self, stale: str | None = None) -> str:
-        async with self._token_lock:
+        held = self._token
+        async with held.lock:
             # Another worker may have renewed while this one waited for the lock.
-            fresh = self._token is not None and self._token != stale
-            if fresh and self.clock.time() < self._token_renew_at:
-                assert self._token is not None
-                return self._token
+            fresh = held.value is not None and held.value != stale
+            if fresh and self.clock.time() < held.renew_at:
+                assert held.value is not None
+                return held.value
             request = Request(
                 "POST",
                 f"{self.settings.login_base}/oauth/token",
@@ -107,12 +124,12 @@ class ProcoreClient:
                 },
             )
             answer = await self._read(request, AccessToken.of)
-            self._token = answer.token
-            keep_secret(self._token)
+            held.value = answer.token
+            keep_secret(answer.token)
             lifetime = answer.expires_in
-            self._token_renew_at = self.clock.time() + lifetime - min(RENEW_BEFORE, lifetime / 4)
+            held.renew_at = self.clock.time() + lifetime - min(RENEW_BEFORE, lifetime / 4)
             log.info("auth.token", expires_in=lifetime)
-            return self._token
+            return answer.token
 
     # Requests ---------------------------------------------------------------------------
 
