@@ -214,6 +214,13 @@ def _scopes(_: click.Context, __: click.Parameter, value: str) -> frozenset[str]
     help="Processed drawing uploads the first project already has (an old project's history).",
 )
 @click.option(
+    "--projects",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Projects in the company: copies of the first one (its areas and sets) up to this many.",
+)
+@click.option(
     "--storage-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -293,6 +300,7 @@ def _emulator_config(o: dict[str, Any]) -> EmulatorConfig:
         storage_dir=o["storage_dir"],
         seed_file=o["seed_file"],
         earlier_drawing_uploads=o["earlier_drawing_uploads"],
+        projects=o["projects"],
         log_requests=not o["quiet"],
     )
 

@@ -138,6 +138,9 @@ class EmulatorConfig:
     # Processed drawing uploads the first project already has, as an old project does: the
     # List of drawing uploads has no filter, so they are what reading it costs.
     earlier_drawing_uploads: int = 0
+    # Projects in the first company: the first project's copies (same areas and sets) are
+    # added up to this many, for runs that feed several projects ([[targets]]).
+    projects: int = 1
     log_requests: bool = False
 
     def __post_init__(self) -> None:
@@ -148,6 +151,8 @@ class EmulatorConfig:
             raise ValueError("processing_delay must not be negative")
         if self.default_per_page < 1 or self.max_per_page < 1:
             raise ValueError("page sizes must be at least 1")
+        if self.projects < 1:
+            raise ValueError("projects must be at least 1")
         if self.earlier_drawing_uploads < 0:
             raise ValueError("earlier_drawing_uploads must not be negative")
         if self.max_imports_per_upload is not None and self.max_imports_per_upload < 1:

@@ -65,6 +65,26 @@ DEFAULT_SEED: dict[str, Any] = {
 }
 
 
+def with_projects(seed: dict[str, Any], count: int) -> dict[str, Any]:
+    """The seed with `count` projects in its first company: the first one's copies (its areas
+    and sets, no drawings, no ids) added, for runs that feed several projects."""
+    companies = seed["companies"]
+    first = companies[0]
+    original = first["projects"][0]
+    copies = [
+        {
+            "name": f"{original['name']} {n}",
+            "drawing_areas": [{"name": a["name"]} for a in original.get("drawing_areas", [])],
+            "drawing_sets": [
+                {k: v for k, v in s.items() if k != "id"} for s in original.get("drawing_sets", [])
+            ],
+        }
+        for n in range(len(first["projects"]) + 1, count + 1)
+    ]
+    company = {**first, "projects": [*first["projects"], *copies]}
+    return {**seed, "companies": [company, *companies[1:]]}
+
+
 class SeedError(ValueError):
     """The seed file cannot be read or does not have the documented shape."""
 
@@ -203,7 +223,8 @@ def _plant(world: World, seed: dict[str, Any]) -> list[tuple[Project, int]]:
 
 
 def summary(world: World) -> dict[str, Any]:
-    """The first client, company and project, with that project's areas and sets."""
+    """The first client, company and project, with that project's areas and sets, and the ids
+    of every project of that company."""
     client = next(iter(world.clients.values()))
     project = next(iter(world.projects.values()))
     return {
@@ -211,6 +232,9 @@ def summary(world: World) -> dict[str, Any]:
         "client_secret": client.client_secret,
         "company_id": project.company_id,
         "project_id": project.id,
+        "project_ids": [
+            p.id for p in world.projects.values() if p.company_id == project.company_id
+        ],
         "drawing_areas": [{"id": a.id, "name": a.name} for a in world.areas_of(project.id)],
         "drawing_sets": [{"id": s.id, "name": s.name} for s in world.sets_of(project.id)],
     }

@@ -22,7 +22,7 @@ from . import drawing_uploads, drawings, inspection, oauth, revisions, storage, 
 from .access import refusals
 from .clock import Clock
 from .config import EmulatorConfig
-from .seed import DEFAULT_SEED, load_seed_file, plant, summary
+from .seed import DEFAULT_SEED, load_seed_file, plant, summary, with_projects
 from .traffic import gate_middleware, ledger_middleware, network_middleware, scope_of
 from .world import World
 
@@ -32,7 +32,7 @@ MAX_API_BODY = 10 * 1024 * 1024
 def build_world(config: EmulatorConfig, storage_dir: Path) -> World:
     world = World(config=config, clock=Clock(), storage_dir=storage_dir)
     seed = load_seed_file(config.seed_file) if config.seed_file else DEFAULT_SEED
-    plant(world, seed, config.earlier_drawing_uploads)
+    plant(world, with_projects(seed, config.projects), config.earlier_drawing_uploads)
     return world
 
 
