@@ -95,7 +95,7 @@ async def work_shared(
                 await one_pass(await journal.leftovers(root))
                 # What is left unfinished is free to all between passes; another worker may
                 # be quicker to it, which is as good.
-                await journal.release_claims()
+                await journal.claiming(claims.release)
                 left = await journal.claiming(claims.remaining)
                 stuck = left.held_elsewhere == 0 and (before is not None and left.free >= before)
                 if (left.held_elsewhere == 0 and left.free == 0) or stuck:
@@ -106,7 +106,7 @@ async def work_shared(
                     await anyio.sleep(worker.lease / 2)  # theirs, until they end or die
         finally:
             with anyio.CancelScope(shield=True):
-                await journal.release_claims()
+                await journal.claiming(claims.release)
             tg.cancel_scope.cancel()
     log.info("worker.done", worker=worker.id)
 
@@ -115,7 +115,7 @@ async def _keep_leases(journal: Journal, interval: float) -> None:
     """A lease renewed three times in its life: one late renewal does not lose it."""
     while True:
         await anyio.sleep(interval)
-        await journal.renew_leases()
+        await journal.claiming(claims.renew)
 
 
 async def take_over(journal: Journal, client: ProcoreClient, ledger: Ledger) -> None:

@@ -188,24 +188,27 @@ def still_holds(db: Database, worker: Worker, project: int, token: str) -> bool:
     )
 
 
-def renew(db: Database, worker: Worker) -> None:
-    """Every lease this worker holds, in every project, moved on."""
+def renew(db: Database, worker: Worker, project: int) -> None:
+    """Every lease this worker holds in the project, moved on. Per project: in a run over
+    several, each project's worker loop keeps its own leases."""
     with db.transaction():
         for table in ("files", "batches"):
             db.run(
-                f"UPDATE {table} SET lease_until={NOW} + ? WHERE claimed_by=?",
-                (worker.lease, worker.id),
+                f"UPDATE {table} SET lease_until={NOW} + ? WHERE project_id=? AND claimed_by=?",
+                (worker.lease, project, worker.id),
             )
 
 
-def release(db: Database, worker: Worker) -> None:
-    """Everything this worker holds, in every project, free to the others at once (a worker
-    that ends)."""
+def release(db: Database, worker: Worker, project: int) -> None:
+    """Everything this worker holds in the project, free to the others at once (between
+    passes, and when it ends). Per project: another project of the same run may be in the
+    middle of a pass, holding its own files."""
     with db.transaction():
         for table in ("files", "batches"):
             db.run(
-                f"UPDATE {table} SET claimed_by=NULL, lease_until=NULL WHERE claimed_by=?",
-                (worker.id,),
+                f"UPDATE {table} SET claimed_by=NULL, lease_until=NULL"
+                " WHERE project_id=? AND claimed_by=?",
+                (project, worker.id),
             )
 
 

@@ -146,14 +146,6 @@ class Journal:
         """One of claims.py's functions, run with this journal's database, worker and project."""
         return await self._run(fn, self._db, self.worker, self._one_project(), *args)
 
-    async def renew_leases(self) -> None:
-        """Every lease the worker holds, in every project, moved on (claims.renew)."""
-        await self._run(claims.renew, self._db, self.worker)
-
-    async def release_claims(self) -> None:
-        """Everything the worker holds, in every project, free to the others (claims.release)."""
-        await self._run(claims.release, self._db, self.worker)
-
     @classmethod
     async def open_if_present(
         cls, path: JournalLocation, *, projects: Sequence[int] = ()

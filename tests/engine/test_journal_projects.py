@@ -335,10 +335,33 @@ async def test_a_workers_claims_on_a_project_leave_the_others_rows(
         ]
         assert place.rows("SELECT claimed_by FROM batches") == [(None,)]
     finally:
-        await journal.release_claims()
+        await journal.claiming(claims.release)
         await journal.close()
     assert place.rows("SELECT state FROM files WHERE project_id=8 ORDER BY rel") == [
         ("uploaded",),
         ("batched",),
         ("batched",),
     ]
+
+
+async def test_a_worker_lets_go_of_one_projects_claims_only(postgres_url: str, tmp_path: Path):
+    """A run over several projects has a worker loop per project; one that ends its pass
+    releases its own project's claims, not the files another project is working on."""
+    place = JournalPlace("postgresql", postgres_url, tmp_path)
+    worker = Worker("w1", "credential-x", 60.0)
+    journal = await Journal.open(place.location, projects=(7, 8), worker=worker)
+    try:
+        eight = journal.for_project(8)
+        for scope in (journal, eight):
+            held, _ = await scope.claim([(drawing(1).rel, 1001, 1)])
+            assert held == {drawing(1).rel}
+        before = place.rows("SELECT lease_until FROM files WHERE project_id=8")
+        await journal.claiming(claims.renew)
+        assert place.rows("SELECT lease_until FROM files WHERE project_id=8") == before
+        await journal.claiming(claims.release)
+        assert place.rows("SELECT project_id, claimed_by FROM files ORDER BY 1") == [
+            (7, None),
+            (8, "w1"),
+        ]
+    finally:
+        await journal.close()
