@@ -14,7 +14,7 @@ import structlog
 
 from bulkimport.journal.store import Journal
 from bulkimport.models import Batch, DrawingFile, FileState, Plan, Target, Uploaded
-from bulkimport.progress import RunStats
+from bulkimport.progress import ProjectTally, RunStats
 
 _upload_log = structlog.get_logger("bulkimport.upload")
 _batch_log = structlog.get_logger("bulkimport.batch")
@@ -25,9 +25,27 @@ Outcome = tuple[str, FileState, str | None]  # what the read-back found: (rel, s
 
 
 class Ledger:
-    def __init__(self, journal: Journal, stats: RunStats) -> None:
+    def __init__(
+        self, journal: Journal, stats: RunStats, tally: ProjectTally | None = None
+    ) -> None:
         self.journal = journal  # for reads; every write goes through a method below
         self.stats = stats
+        self.tally = tally  # the project's share, in a run over several
+
+    def _settle(self, state: FileState, files: int = 1, sent: bool = False) -> None:
+        """Files that reached a final state (`sent`: from a drawing upload Procore made)."""
+        if state is FileState.VERIFIED:
+            self.stats.verified += files
+        elif state is FileState.NEEDS_REVIEW:
+            self.stats.needs_review += files
+        elif state is FileState.SKIPPED:
+            self.stats.skipped += files
+        else:
+            self.stats.failed += files
+        if self.tally is not None:
+            self.tally.settled[state] += files
+            if sent:
+                self.tally.read_back += files
 
     # Planning ---------------------------------------------------------------------------
 
@@ -42,12 +60,14 @@ class Ledger:
         """The planner's decision for one file: invalid files fail, skipped ones are noted, a
         file whose bytes are the same under a new stat keeps its row with the new stat."""
         self.stats.planned[plan] += 1
+        if self.tally is not None and plan == Plan.UNCHANGED:
+            self.tally.unchanged += 1
         if plan == Plan.INVALID:
             await self.journal.reject(rel, size, mtime_ns, str(reason))
-            self.stats.failed += 1
+            self._settle(FileState.FAILED)
         elif plan == Plan.SKIPPED:
             await self.journal.reject(rel, size, mtime_ns, str(reason), FileState.SKIPPED)
-            self.stats.skipped += 1
+            self._settle(FileState.SKIPPED)
         elif restat:
             await self.journal.touch(rel, size, mtime_ns)
 
@@ -61,7 +81,7 @@ class Ledger:
 
     async def upload_failed(self, rel: str, reason: str) -> None:
         _upload_log.error("upload.failed", file=rel, reason=reason)
-        self.stats.failed += 1
+        self._settle(FileState.FAILED)
         await self.journal.failed([rel], reason)
 
     async def uploading(
@@ -73,7 +93,7 @@ class Ledger:
     async def skipped(self, rel: str, note: str, drawing_id: int, sha256: str | None) -> None:
         """Procore has this revision already: not sent (see `Journal.skipped`)."""
         _upload_log.debug("upload.skipped", file=rel, reason=note)
-        self.stats.skipped += 1
+        self._settle(FileState.SKIPPED)
         await self.journal.skipped(rel, note, drawing_id, sha256)
 
     def rerequested(self, rel: str, uuid: str, reason: str) -> None:
@@ -104,6 +124,8 @@ class Ledger:
         found there rather than answered now."""
         await self.journal.batch_sent(token, drawing_upload_id)
         self.stats.imported += len(rels)
+        if self.tally is not None:
+            self.tally.sent += len(rels)
         event = "batch.found" if found else "batch.sent"
         _batch_log.info(event, token=token, drawing_upload=drawing_upload_id, files=len(rels))
 
@@ -118,7 +140,7 @@ class Ledger:
     async def batch_refused(self, token: str, rels: Sequence[str], note: str, reason: str) -> None:
         """Procore refused the batch whole: its files fail with `note`."""
         await self.journal.batch_closed(token, note)
-        self.stats.failed += len(rels)
+        self._settle(FileState.FAILED, len(rels))
         for rel in rels:
             _batch_log.error("import.rejected", file=rel, reason=reason)
 
@@ -128,7 +150,7 @@ class Ledger:
         """Procore named bad entries: those files fail (rel, reason), the others move to a new
         batch, and the old one closes, in one transaction."""
         for rel, reason in failed:
-            self.stats.failed += 1
+            self._settle(FileState.FAILED)
             _batch_log.error("import.rejected", file=rel, reason=reason)
         await self.journal.batch_split(token, failed, [rest], why)
 
@@ -152,7 +174,7 @@ class Ledger:
     async def processing_failed(self, drawing_upload_id: int, note: str, files: int) -> None:
         """Procore could not process the drawing upload (or it is gone): its files fail."""
         await self.journal.outcome(drawing_upload_id, note)
-        self.stats.failed += files
+        self._settle(FileState.FAILED, files, sent=True)
         _verify_log.error("verify.failed", drawing_upload=drawing_upload_id, files=files)
 
     async def settled(self, outcomes: Sequence[Outcome]) -> None:
@@ -161,13 +183,10 @@ class Ledger:
             return
         await self.journal.settled(outcomes)
         for rel, state, note in outcomes:
-            if state is FileState.VERIFIED:
-                self.stats.verified += 1
-            elif state is FileState.NEEDS_REVIEW:
-                self.stats.needs_review += 1
+            self._settle(state, sent=True)
+            if state is FileState.NEEDS_REVIEW:
                 _readback_log.warning("readback.needs_review", file=rel, reason=note)
-            else:
-                self.stats.failed += 1
+            elif state is not FileState.VERIFIED:
                 _readback_log.error("readback.missing", file=rel, reason=note)
 
     async def unconfirmed(self, rels: Sequence[str], note: str) -> None:

@@ -13,6 +13,7 @@ goes in a later wave, which starts once the one before it has been sent and proc
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -26,12 +27,13 @@ from bulkimport.errors import ConfigError
 from bulkimport.estimate import plan_cost
 from bulkimport.journal.rows import Leftovers
 from bulkimport.journal.store import Journal
+from bulkimport.journal_location import JournalLocation
 from bulkimport.ledger import Ledger
 from bulkimport.models import DrawingFile, Group, Plans, Sent, Uploaded
-from bulkimport.outcome import ARRIVED, PlanSummary, RunResult
+from bulkimport.outcome import ARRIVED, PlanSummary, ProjectOutcome, RunResult
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.pacing import RateBudget
-from bulkimport.progress import RunStats, Watcher, show_progress
+from bulkimport.progress import ProjectTally, RunStats, Watcher, show_progress
 from bulkimport.settings import Credentials, EngineSettings, Settings
 from bulkimport.source.checks import Checks
 from bulkimport.source.manifest import Manifest, read_manifest
@@ -55,17 +57,22 @@ log = structlog.get_logger("bulkimport.run")
 
 
 async def settle_outcome(journal: Journal, result: RunResult) -> None:
-    """One pass over the journal's paths and states: the run's files by state, then the rows
-    of those that did not arrive (few, when a run goes well). A run may have 100,000 files."""
-    missing: list[str] = []
-    async for pairs in journal.states():
-        for rel, state in pairs:
-            if rel in result.plans:
-                result.states[state] += 1
-                if state not in ARRIVED:
-                    missing.append(rel)
-    rows = await journal.lookup(missing)
-    result.missing = [rows[rel] for rel in missing if rel in rows]
+    """Per project, one pass over the journal's paths and states: the run's files by state,
+    then the rows of those that did not arrive (few, when a run goes well). A run may have
+    100,000 files."""
+    for project in result.projects:
+        rows_of = journal.for_project(project.project_id)
+        missing: list[str] = []
+        async for pairs in rows_of.states():
+            for rel, state in pairs:
+                if rel in project.plans:
+                    project.states[state] += 1
+                    if state not in ARRIVED:
+                        missing.append(rel)
+        rows = await rows_of.lookup(missing)
+        project.missing = [rows[rel] for rel in missing if rel in rows]
+        result.states += project.states
+        result.missing += project.missing
 
 
 async def prepare(settings: Settings) -> tuple[Manifest | None, Order]:
@@ -78,6 +85,37 @@ async def prepare(settings: Settings) -> tuple[Manifest | None, Order]:
     return manifest, order
 
 
+@dataclass(slots=True)
+class Project:
+    """One project of a run: its own settings (its id, folder, manifest and target), its
+    files in order, and what the run decides and ends with for them."""
+
+    settings: Settings
+    manifest: Manifest | None
+    order: Order
+    outcome: ProjectOutcome
+    checks: Checks
+    tally: ProjectTally | None  # its line on the display, in a run over several
+
+    @property
+    def id(self) -> int:
+        return self.settings.procore.project_id
+
+
+async def _prepared(settings: Settings, stats: RunStats, several: bool) -> Project:
+    manifest, order = await prepare(settings)
+    plans = Plans()
+    root = settings.source.root
+    outcome = ProjectOutcome(
+        settings.procore.project_id, root, plans, manifest_problems=len(order.manifest_problems)
+    )
+    tally = None
+    if several:
+        tally = ProjectTally(outcome.project_id, root.name, files=order.files)
+        stats.projects[outcome.project_id] = tally
+    return Project(settings, manifest, order, outcome, Checks(settings.source, stats, plans), tally)
+
+
 async def run_import(
     settings: Settings,
     credentials: Credentials,
@@ -85,57 +123,119 @@ async def run_import(
     handle_signals: bool = False,
     stop: Stop | None = None,
 ) -> RunResult:
-    """Import the source folder; `handle_signals` turns SIGINT/SIGTERM into a drain, then a stop.
+    """Import the source folder (each [[targets]] folder into its project, side by side, on
+    the one budget); `handle_signals` turns SIGINT/SIGTERM into a drain, then a stop.
     `progress` is True for `progress` events, or a watcher to run beside the stages."""
     engine = settings.engine
     stats = RunStats()
-    plans = Plans()
-    checks = Checks(settings.source, stats, plans)
     stop = stop or Stop()
     requests: dict[str, int] = {}
-    manifest, order = await prepare(settings)
-    stats.files = order.files  # the total is known from here on, before any upload
+    several = len(settings.targets) > 1
+    projects = [await _prepared(each, stats, several) for each in settings.projects()]
+    stats.files = sum(p.order.files for p in projects)  # known from here on, before any upload
     worker = worker_for(settings, credentials)  # a journal that cannot be shared: refused here
     # Before anything is sent: a journal out of reach, or held by another run, stops it here.
-    project = settings.procore.project_id
-    journal = await Journal.open(engine.journal, projects=(project,), worker=worker)
-    ledger = Ledger(journal, stats)
+    journal = await Journal.open(engine.journal, projects=[p.id for p in projects], worker=worker)
     connector = aiohttp.TCPConnector(limit=engine.create_upload_workers + engine.upload_workers + 4)
     try:
         async with aiohttp.ClientSession(connector=connector) as session:
             budget = RateBudget(engine.max_requests_per_hour)
             client = ProcoreClient(settings.procore, credentials, session, budget)
             stats.budget, stats.requests = budget, client.requests
-            targets = Targets(client, settings.target)
-
-            async def one_pass(leftovers: Leftovers) -> None:
-                producer = Producer(
-                    settings, ledger, manifest, order, plans, stop, checks, leftovers.uploads
-                )
-                stages = _stages(settings, producer, client, session, targets, leftovers)
-                await _run_waves(settings, stages, order, progress, handle_signals)
-
             try:
                 # The token only: refused credentials stop the run here. The targets are read
                 # when the first file needs one, so a run with nothing to send asks no more.
                 await client.authenticate()
-                log.info("run.started", root=str(settings.source.root), files=order.files)
-                root = settings.source.root
-                if worker is None:  # what earlier runs left part-way, read once
-                    await one_pass(await journal.leftovers(root))
-                else:
-                    await work_shared(journal, client, ledger, stop, root, one_pass)
+                log.info(
+                    "run.started",
+                    root=str(settings.source.root),
+                    files=stats.files,
+                    projects=len(projects),
+                )
+                work = partial(_every_project, projects, journal, client, session, stop)
+                await _supervised(engine, stats, stop, progress, handle_signals, work)
             finally:
                 requests.update(client.requests)
-                _tally(stats, targets, budget)
+                _tally(stats, projects, budget)
     finally:
-        result = RunResult(stats, plans, engine.journal, requests=requests)
-        result.manifest_problems, result.files_opened = order.manifest_problems, checks.opened
+        result = _result(stats, projects, engine.journal, requests)
         with anyio.CancelScope(shield=True):
             await settle_outcome(journal, result)
             await journal.close()
     result.interrupted = stop.stopping
     return result
+
+
+def _result(
+    stats: RunStats, projects: Sequence[Project], journal: JournalLocation, requests: dict[str, int]
+) -> RunResult:
+    """The run's result before the journal is read for its outcome."""
+    result = RunResult(stats, [p.outcome for p in projects], journal, requests=requests)
+    result.manifest_problems = [m for p in projects for m in p.order.manifest_problems]
+    result.files_opened = sum(p.checks.opened for p in projects)
+    return result
+
+
+async def _every_project(
+    projects: Sequence[Project],
+    journal: Journal,
+    client: ProcoreClient,
+    session: aiohttp.ClientSession,
+    stop: Stop,
+) -> None:
+    """The projects side by side, each through its own stages on the run's one client (its
+    token and budget) and journal; with several, each one's log events carry its id."""
+    async with anyio.create_task_group() as tg:
+        for project in projects:
+            tg.start_soon(
+                _import_project,
+                project,
+                journal.for_project(project.id),
+                client.for_project(project.id),
+                session,
+                stop,
+                len(projects) > 1,
+            )
+
+
+async def _import_project(
+    project: Project,
+    journal: Journal,
+    client: ProcoreClient,
+    session: aiohttp.ClientSession,
+    stop: Stop,
+    named: bool,
+) -> None:
+    """One project's files through the stages; `named`: its log events carry its id."""
+    settings = project.settings
+    stats = project.checks.stats
+    ledger = Ledger(journal, stats, project.tally)
+    targets = Targets(client, settings.target)
+
+    async def one_pass(leftovers: Leftovers) -> None:
+        producer = Producer(
+            settings,
+            ledger,
+            project.manifest,
+            project.order,
+            project.outcome.plans,
+            stop,
+            project.checks,
+            leftovers.uploads,
+        )
+        stages = _stages(settings, producer, client, session, targets, leftovers)
+        await _run_waves(settings.engine, stages, project.order)
+
+    root = settings.source.root
+    context = {"project": project.id} if named else {}
+    with structlog.contextvars.bound_contextvars(**context):
+        try:
+            if journal.worker is None:  # what earlier runs left part-way, read once
+                await one_pass(await journal.leftovers(root))
+            else:
+                await work_shared(journal, client, ledger, stop, root, one_pass)
+        finally:
+            project.outcome.drawings_created = targets.drawings_created
 
 
 def _config_error_alone(group: BaseExceptionGroup[BaseException]) -> ConfigError | None:
@@ -152,9 +252,9 @@ def _config_error_alone(group: BaseExceptionGroup[BaseException]) -> ConfigError
     return configs[0] if configs and len(configs) == len(found) else None
 
 
-def _tally(stats: RunStats, targets: Targets, budget: RateBudget) -> None:
+def _tally(stats: RunStats, projects: Sequence[Project], budget: RateBudget) -> None:
     """The counts kept outside the stages, into the run's figures."""
-    stats.drawings_created = targets.drawings_created
+    stats.drawings_created = sum(p.outcome.drawings_created for p in projects)
     stats.rate_limited = budget.rate_limited
     stats.throttled = budget.throttled
     stats.budget_wait = budget.waited
@@ -198,34 +298,28 @@ def _stages(
     return Stages(producer, uploads, sender, client, ledger, stop, leftovers)
 
 
-async def _run_waves(
-    settings: Settings,
-    stages: Stages,
-    order: Order,
+async def _supervised(
+    engine: EngineSettings,
+    stats: RunStats,
+    stop: Stop,
     progress: bool | Watcher,
     handle_signals: bool,
+    work: Callable[[], Awaitable[None]],
 ) -> None:
-    """The waves one after another, beside the progress events (or watcher) and, with
-    `handle_signals`, the watch that turns a signal into a drain. A configuration error met on
-    the way (the config's own area or set, checked when the first file needs a target) is
-    raised as it is, like one met before the stages start."""
-    engine, stats, stop = settings.engine, stages.ledger.stats, stages.stop
+    """`work` beside the progress events (or watcher) and, with `handle_signals`, the watch
+    that turns a signal into a drain. A configuration error met on the way (a project's own
+    area or set, checked when its first file needs a target) is raised as it is, like one met
+    before the stages start."""
     try:
         async with anyio.create_task_group() as outer:
             if progress is True:
                 outer.start_soon(show_progress, stats, engine.progress_interval)
             elif progress is not False:
                 outer.start_soon(progress, stats)
-            with anyio.CancelScope() as work:
+            with anyio.CancelScope() as scope:
                 if handle_signals:
-                    outer.start_soon(watch_signals, stop, work, engine.drain_timeout)
-                for wave in range(order.last_wave + 1):
-                    if stop.stopping:
-                        break
-                    if wave:
-                        log.info("run.wave", wave=wave, files=len(order.in_wave(wave)))
-                    async with anyio.create_task_group() as tg:
-                        _wire(tg, engine, stages, wave, last=wave == order.last_wave)
+                    outer.start_soon(watch_signals, stop, scope, engine.drain_timeout)
+                await work()
             stats.scanning = False
             outer.cancel_scope.cancel()
     except BaseExceptionGroup as group:
@@ -233,6 +327,17 @@ async def _run_waves(
         if config is None:
             raise
         raise config from None
+
+
+async def _run_waves(engine: EngineSettings, stages: Stages, order: Order) -> None:
+    """One project's waves, one after another."""
+    for wave in range(order.last_wave + 1):
+        if stages.stop.stopping:
+            break
+        if wave:
+            log.info("run.wave", wave=wave, files=len(order.in_wave(wave)))
+        async with anyio.create_task_group() as tg:
+            _wire(tg, engine, stages, wave, last=wave == order.last_wave)
 
 
 def _wire(tg: TaskGroup, engine: EngineSettings, stages: Stages, wave: int, *, last: bool) -> None:
@@ -291,12 +396,24 @@ async def plan_only(
     settings: Settings, credentials: Credentials | None = None, examples: int = 5
 ) -> PlanSummary:
     """What a run would do, from the files and the journal; nothing is written or sent. With
-    credentials it also reads (never writes) the targets and their drawings to price the plan."""
+    credentials it also reads (never writes) the targets and their drawings to price the plan.
+    A run over several projects gets a summary of each in `parts`, and their sum."""
+    parts = [await _plan_project(each, credentials, examples) for each in settings.projects()]
+    return parts[0] if len(parts) == 1 else PlanSummary.of_parts(parts)
+
+
+async def _plan_project(
+    settings: Settings, credentials: Credentials | None, examples: int
+) -> PlanSummary:
     manifest, order = await prepare(settings)
-    journal = await Journal.open_if_present(
-        settings.engine.journal, projects=(settings.procore.project_id,)
+    project = settings.procore.project_id
+    journal = await Journal.open_if_present(settings.engine.journal, projects=(project,))
+    summary = PlanSummary(
+        manifest_problems=order.manifest_problems,
+        waves=order.last_wave + 1,
+        project_id=project,
+        folder=settings.source.root,
     )
-    summary = PlanSummary(manifest_problems=order.manifest_problems, waves=order.last_wave + 1)
     try:
         uploads = (await journal.leftovers(settings.source.root)).uploads if journal else {}
         plan = decisions(settings, journal, manifest, order, uploads=uploads)

@@ -1,8 +1,9 @@
 """`bulkimport check`: would a run start? A handful of read-only requests, one result each.
 
-The credentials, the company and project, the configured drawing area and set (and those the
-manifest or the folder layout names), one page of drawings, the rate-limit budget, and the
-local clock against Procore's `Date`. Nothing is created and nothing is uploaded: a set the
+The journal (reachable, readable by this version), the credentials, the company and each
+project, the configured drawing area and set (and those the manifest or the folder layout
+names), one page of drawings, the rate-limit budget, and the local clock against Procore's
+`Date`. Nothing is created and nothing is uploaded: a set the
 run would create is reported as such, never created here.
 """
 
@@ -18,7 +19,15 @@ from enum import StrEnum
 import aiohttp
 import anyio
 
-from bulkimport.errors import AuthenticationError, ConfigError, FileRejected, ProcoreError
+from bulkimport.errors import (
+    AuthenticationError,
+    ConfigError,
+    FileRejected,
+    JournalError,
+    JournalUnavailable,
+    ProcoreError,
+)
+from bulkimport.journal.store import Journal
 from bulkimport.procore.answers import DrawingArea, DrawingSet, TokenInfo
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.request import TOKEN_ENDPOINT
@@ -40,7 +49,9 @@ class Status(StrEnum):
 class Check:
     status: Status
     message: str
-    refused: bool = False  # the credentials were refused: a run would stop, not misconfigured
+    # The credentials were refused, or the journal is out of reach: a run would stop (exit 3),
+    # which is not a configuration problem.
+    refused: bool = False
 
     @property
     def line(self) -> str:
@@ -63,17 +74,50 @@ async def preflight(settings: Settings, credentials: Credentials) -> list[Check]
 
 
 async def _checks(client: ProcoreClient, settings: Settings, checks: list[Check]) -> None:
+    checks.append(await _journal(settings))
     login = await _credentials(client)
     checks.append(login)
     if login.status is Status.FAIL:
         return
+    clock: Check | None = None
+    for each in settings.projects():  # [[targets]]: every project, its areas and sets
+        project = client.for_project(each.procore.project_id)
+        clock = await _project(project, each, checks) or clock
+    if clock is None:  # no project reachable: no budget to speak of
+        return
+    checks.append(_budget(client))
+    checks.append(clock)
+
+
+async def _journal(settings: Settings) -> Check:
+    """Whether the journal can be reached and read: a database out of reach, or a journal a
+    newer bulkimport wrote, would stop the run before anything is sent."""
+    where = settings.engine.journal
+    try:
+        journal = await Journal.open_if_present(where)
+    except JournalUnavailable as exc:  # a run would stop (exit 3), as on refused credentials
+        return Check(Status.FAIL, f"journal: {exc}", refused=True)
+    except JournalError as exc:
+        return Check(Status.FAIL, f"journal: {exc}")
+    if journal is None:
+        return Check(Status.OK, f"journal {where}: none yet; the first run creates it")
+    try:
+        held = await journal.projects()
+    finally:
+        await journal.close()
+    return Check(Status.OK, f"journal {where} readable; it holds {_count(len(held), 'project')}")
+
+
+async def _project(client: ProcoreClient, settings: Settings, checks: list[Check]) -> Check | None:
+    """One project's checks; the clock's against Procore's, unless the project is out of
+    reach."""
     project = settings.procore.project_id
     sent = time.time()
     try:
         date = await client.server_date()
     except ProcoreError as exc:
         checks.append(Check(Status.FAIL, _unreachable(settings, exc)))
-        return
+        return None
     answered = time.time()
     areas, sets = await client.drawing_areas(), await client.drawing_sets()
     checks.append(
@@ -88,8 +132,7 @@ async def _checks(client: ProcoreClient, settings: Settings, checks: list[Check]
     listed = area or placed
     if listed is not None:
         checks.append(await _drawings(client, listed))
-    checks.append(_budget(client))
-    checks.append(clock_check(date, sent, answered))
+    return clock_check(date, sent, answered)
 
 
 async def _credentials(client: ProcoreClient) -> Check:

@@ -12,7 +12,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,6 +47,37 @@ Watcher = Callable[["RunStats"], Coroutine[Any, Any, None]]
 
 
 @dataclass(slots=True)
+class ProjectTally:
+    """One project's share of a run over several, for the display's line per project."""
+
+    project_id: int
+    folder: str
+    files: int = 0  # in its folder
+    unchanged: int = 0
+    sent: int = 0  # in a drawing upload Procore made
+    read_back: int = 0  # of those, settled since (found, in review, missing, failed)
+    settled: Counter[FileState] = field(default_factory=Counter)
+
+    def line(self) -> ProjectLine:
+        settled = sum(self.settled.values())
+        waiting = max(0, self.sent - self.read_back)
+        handled = min(self.files, self.unchanged + settled + waiting)
+        not_arrived = self.settled[FileState.FAILED] + self.settled[FileState.NEEDS_REVIEW]
+        return ProjectLine(self.project_id, self.folder, self.files, handled, not_arrived)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectLine:
+    """A project's figures at one moment: what the display and `bulkimport status` show."""
+
+    project_id: int
+    folder: str
+    files: int
+    handled: int
+    not_arrived: int  # failed or left in Items to Review so far
+
+
+@dataclass(slots=True)
 class RunStats:
     """Counters the ledger keeps as the stages change state (and the pipeline's tallies of
     requests and drawings); read by the progress display and the summary."""
@@ -75,6 +106,8 @@ class RunStats:
     # Set by the pipeline, so the ETA can count the requests still to make against the budget.
     budget: RateBudget | None = None
     requests: dict[str, int] = field(default_factory=dict)
+    # A run over several projects: each one's share, by project id (empty for one project).
+    projects: dict[int, ProjectTally] = field(default_factory=dict)
     clock: Clock = field(default=SYSTEM, repr=False, compare=False)  # what `elapsed` reads
 
     def __post_init__(self) -> None:
@@ -150,6 +183,7 @@ class Figures:
     budget: Budget
     elapsed: float
     eta: float | None
+    projects: tuple[ProjectLine, ...] = ()  # a run over several projects: a line for each
 
     @property
     def done(self) -> int:
@@ -171,6 +205,7 @@ class Figures:
     def from_dict(cls, raw: Mapping[str, Any]) -> Figures:
         values = dict(raw)
         values["budget"] = Budget(**values["budget"])
+        values["projects"] = tuple(ProjectLine(**p) for p in values.get("projects", ()))
         return cls(**values)
 
     def event(self) -> dict[str, Any]:
@@ -199,7 +234,7 @@ class Figures:
             "budget_wait_s": round(budget.waited, 1),
             "elapsed_s": round(self.elapsed, 1),
             "eta_s": None if self.eta is None else round(self.eta),
-        }
+        } | ({"projects": [asdict(p) for p in self.projects]} if self.projects else {})
 
 
 def figures(stats: RunStats, journal_states: Mapping[str, int]) -> Figures:
@@ -236,6 +271,7 @@ def figures(stats: RunStats, journal_states: Mapping[str, int]) -> Figures:
         ),
         elapsed=stats.elapsed,
         eta=stats.eta(),
+        projects=tuple(tally.line() for tally in stats.projects.values()),
     )
 
 
@@ -243,21 +279,20 @@ async def follow(
     stats: RunStats,
     *,
     journal: JournalLocation,
+    projects: Sequence[int],
     interval: float,
     show: Callable[[Figures], None] | None = None,
     events: bool = True,
-    project: int | None = None,
 ) -> None:
     """Runs until cancelled, beside a run: every tick the figures go to `show` (the live
     display) and to the file `bulkimport status` reads; without a display, a `progress` event
-    every `interval` seconds (unless `events` is off). The files in flight are `project`'s in
-    the journal (None: every project's)."""
+    every `interval` seconds (unless `events` is off). The files in flight are those of the
+    run's `projects` in the journal."""
     started_at = time.time() - stats.elapsed
     # What is shown must never stop the run: without a reader the stages show as 0, and a
     # status file that cannot be written is reported once.
     try:
-        projects = () if project is None else (project,)
-        # Read-only: never blocks the run's writes.
+        # Read-only: it never blocks the run's writes.
         reader: Journal | None = await Journal.open(journal, readonly=True, projects=projects)
     except JournalError as exc:
         log.warning("progress.journal_unreadable", error=str(exc))
@@ -266,7 +301,7 @@ async def follow(
     next_event = anyio.current_time() + interval
     try:
         while True:
-            now = figures(stats, await reader.counts() if reader is not None else {})
+            now = figures(stats, await _in_flight(reader, projects))
             record = run_status.RunRecord(os.getpid(), started_at, time.time(), now.as_dict())
             try:
                 await anyio.to_thread.run_sync(run_status.write, beside(journal), record)
@@ -284,6 +319,15 @@ async def follow(
         if reader is not None:
             with anyio.CancelScope(shield=True):
                 await reader.close()
+
+
+async def _in_flight(reader: Journal | None, projects: Sequence[int]) -> Counter[str]:
+    """The run's projects' files by journal state (nothing without a reader)."""
+    counts: Counter[str] = Counter()
+    if reader is not None:
+        for project in projects:
+            counts.update(await reader.for_project(project).counts())
+    return counts
 
 
 async def show_progress(stats: RunStats, interval: float) -> None:

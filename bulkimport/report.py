@@ -27,7 +27,7 @@ from bulkimport.estimate import duration
 from bulkimport.journal.rows import FileRow
 from bulkimport.journal.store import Journal
 from bulkimport.models import FileState, Plan
-from bulkimport.outcome import PlanSummary, RunResult
+from bulkimport.outcome import PlanSummary, ProjectOutcome, RunResult
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -43,7 +43,7 @@ def totals(result: RunResult) -> dict[str, Any]:
     states = {state.value: n for state, n in sorted(result.states.items())}
     stats = result.stats
     return {
-        "files": len(result.plans),
+        "files": result.files,
         "plan": {plan.value: stats.planned.get(plan, 0) for plan in Plan},
         "states": states,
         "uploaded": stats.uploaded,
@@ -65,6 +65,19 @@ def totals(result: RunResult) -> dict[str, Any]:
         # "endpoint" once Procore's headers showed a budget per endpoint (procore-api.md C12).
         "budget_scope": stats.budget.scope if stats.budget is not None else "shared",
         "elapsed_s": round(stats.elapsed, 2),
+        "projects": [_project_totals(p) for p in result.projects],
+    }
+
+
+def _project_totals(project: ProjectOutcome) -> dict[str, Any]:
+    """One project's share: its files by state, and how many did not arrive."""
+    return {
+        "project_id": project.project_id,
+        "folder": str(project.folder),
+        "files": len(project.plans),
+        "states": {state.value: n for state, n in sorted(project.states.items())},
+        "not_arrived": len(project.missing) + project.manifest_problems,
+        "drawings_created": project.drawings_created,
     }
 
 
@@ -82,10 +95,12 @@ COLUMNS = (
     "upload_uuid",
     "drawing_upload_id",
     "note",
+    "project_id",
 )
 
 
 def entry(row: FileRow, plan: Plan) -> dict[str, Any]:
+    """A file's line; its path is relative to its project's folder."""
     return {
         "path": row.rel,
         "action": plan.value,
@@ -100,6 +115,7 @@ def entry(row: FileRow, plan: Plan) -> dict[str, Any]:
         "upload_uuid": row.upload_uuid,
         "drawing_upload_id": row.drawing_upload_id,
         "note": row.error if row.state in SETTLED else why(row),
+        "project_id": row.project_id,
     }
 
 
@@ -108,11 +124,12 @@ async def report_entries(result: RunResult) -> AsyncIterator[dict[str, Any]]:
     each manifest row that names no file."""
     journal = await Journal.open(result.journal, readonly=True)
     try:
-        async for rows in journal.stream():
-            for row in rows:
-                plan = result.plans.get(row.rel)
-                if plan is not None:
-                    yield entry(row, plan)
+        for project in result.projects:
+            async for rows in journal.for_project(project.project_id).stream():
+                for row in rows:
+                    plan = project.plans.get(row.rel)
+                    if plan is not None:
+                        yield entry(row, plan)
     finally:
         await journal.close()
     for problem in result.manifest_problems:
@@ -220,9 +237,19 @@ def summary_text(result: RunResult) -> str:
         ),
         "  states: " + ", ".join(f"{k} {v}" for k, v in sorted(t["states"].items())),
     ]
+    several = len(result.projects) > 1
+    if several:
+        for project in t["projects"]:
+            lines.append(
+                f"  project {project['project_id']} ({project['folder']}): "
+                f"{project['files']} files, {project['not_arrived']} did not arrive; "
+                + ", ".join(f"{k} {v}" for k, v in project["states"].items())
+            )
     missing = result.missing
     for row in missing[:20]:
-        lines.append(f"  {HEADINGS.get(row.state, 'NOT IMPORTED')} {row.rel}: {why(row)}")
+        place = f"project {row.project_id}: " if several else ""
+        heading = HEADINGS.get(row.state, "NOT IMPORTED")
+        lines.append(f"  {heading} {place}{row.rel}: {why(row)}")
     if len(missing) > 20:
         lines.append(f"  ... and {len(missing) - 20} more (see --report)")
     for problem in result.manifest_problems[:20]:
@@ -233,8 +260,15 @@ def summary_text(result: RunResult) -> str:
 
 
 def plan_text(summary: PlanSummary) -> str:
+    lines = ["bulkimport dry run: nothing was sent or written.", *_plan_figures(summary)]
+    for part in summary.parts:  # a run over several projects: each one's plan
+        lines.append(f"project {part.project_id} ({part.folder}):")
+        lines += ["  " + line for line in [*_plan_figures(part), *_plan_files(part)]]
+    return "\n".join([*lines, *_plan_files(summary)])
+
+
+def _plan_figures(summary: PlanSummary) -> list[str]:
     lines = [
-        "bulkimport dry run: nothing was sent or written.",
         "  " + ", ".join(f"{summary.counts.get(p, 0)} {p.value}" for p in Plan),
         f"  {summary.bytes_to_upload / 1e6:.1f} MB to upload",
     ]
@@ -253,6 +287,12 @@ def plan_text(summary: PlanSummary) -> str:
         )
     if summary.waves > 1:
         lines.append(f"  {summary.waves} waves: drawings with several revisions get them in order")
+    return lines
+
+
+def _plan_files(summary: PlanSummary) -> list[str]:
+    """The example files of each plan, and every file not to be sent with its reason."""
+    lines = []
     for plan in Plan:
         if plan in (Plan.INVALID, Plan.SKIPPED):
             continue  # listed in full below
@@ -264,4 +304,4 @@ def plan_text(summary: PlanSummary) -> str:
         lines.append(
             f"  manifest  line {problem.line}: {problem.path or '(no path)'}: {problem.reason}"
         )
-    return "\n".join(lines)
+    return lines

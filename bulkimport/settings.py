@@ -149,11 +149,41 @@ class EngineSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ProjectTarget:
+    """One `[[targets]]` entry: a project, the folder of the archive that goes to it, and
+    where its drawings go there (each key absent from the entry is [target]'s)."""
+
+    project_id: int
+    folder: Path  # resolved: under source.root, or anywhere when given absolute
+    target: TargetSettings
+    manifest: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
-    procore: ProcoreSettings
+    procore: ProcoreSettings  # with [[targets]], project_id is the first target's
     source: SourceSettings
     target: TargetSettings
     engine: EngineSettings
+    # Several projects in one run, one budget (README: "Many projects in one run"); empty for
+    # a config with [procore] project_id, which is its own only project.
+    targets: tuple[ProjectTarget, ...] = ()
+
+    def projects(self) -> list[Settings]:
+        """The run's projects, each as the settings of a run on that project alone: its id,
+        its folder as the source root, its manifest and its target."""
+        if not self.targets:
+            return [self]
+        return [
+            replace(
+                self,
+                procore=replace(self.procore, project_id=t.project_id),
+                source=replace(self.source, root=t.folder, manifest=t.manifest),
+                target=t.target,
+                targets=(),
+            )
+            for t in self.targets
+        ]
 
     def with_overrides(
         self, *, source: Path | None, journal: JournalLocation | str | None
@@ -162,7 +192,14 @@ class Settings:
         `--journal` given as text is a path or a URL, checked as the config's would be."""
         updated = self
         if source is not None:
-            updated = replace(updated, source=replace(updated.source, root=source.resolve()))
+            root = source.resolve()
+            moved = tuple(  # the targets' folders keep their place under the root
+                replace(t, folder=root / t.folder.relative_to(self.source.root))
+                if t.folder.is_relative_to(self.source.root)
+                else t
+                for t in self.targets
+            )
+            updated = replace(updated, source=replace(updated.source, root=root), targets=moved)
         if isinstance(journal, str):
             journal = journal_location.parse("--journal", journal)
         if journal is not None:
@@ -191,18 +228,85 @@ def parse_settings(raw: dict[str, Any], base: Path) -> Settings:
 
     Only the keys the config gives are read; every other value is the dataclass's default, so
     each default is written once, on its field."""
-    unknown = set(raw) - set(SECTIONS)
+    unknown = set(raw) - {*SECTIONS, "targets"}
     if unknown:
         raise ConfigError(f"unknown config sections: {', '.join(sorted(unknown))}")
+    raw, entries = _first_project(raw)
+    source = _build(raw, "source", SourceSettings, base)
+    target = _build(raw, "target", TargetSettings, base, required=False)
     settings = Settings(
         procore=_build(raw, "procore", ProcoreSettings, base),
-        source=_build(raw, "source", SourceSettings, base),
-        target=_build(raw, "target", TargetSettings, base, required=False),
+        source=source,
+        target=target,
         engine=_build(raw, "engine", EngineSettings, base, required=False),
+        targets=tuple(_project_target(e, n, source, target, base) for n, e in entries),
     )
-    _check_source(settings.source)
-    _check_destinations(settings)
+    ids = [t.project_id for t in settings.targets]
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    if twice:
+        raise ConfigError(
+            f"project {twice[0]} has more than one [[targets]] entry: each project's files are "
+            "journalled by their path under its one folder; to send parts of a folder to "
+            "several areas or sets, use source.layout or a manifest"
+        )
+    for project in settings.projects():
+        _check_source(project.source)
+        _check_destinations(project)
     return settings
+
+
+def _first_project(raw: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[int, Any]]]:
+    """The config with [procore] project_id filled from the first [[targets]] entry when it
+    has that list (numbered from 1, for messages): one project's id has one place to be."""
+    entries = raw.get("targets")
+    if entries is None:
+        return raw, []
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError("targets must be a list of [[targets]] tables, each with a project_id")
+    procore = raw.get("procore")
+    if isinstance(procore, dict) and "project_id" in procore:
+        raise ConfigError(
+            "with [[targets]], each project_id goes in its [[targets]] entry, not in [procore]"
+        )
+    first = entries[0]
+    if not isinstance(first, dict) or "project_id" not in first:
+        raise ConfigError("[[targets]] entry 1 needs a project_id")
+    procore = (
+        {**procore, "project_id": first["project_id"]} if isinstance(procore, dict) else procore
+    )
+    return {**raw, "procore": procore}, list(enumerate(entries, start=1))
+
+
+def _project_target(
+    entry: Any, number: int, source: SourceSettings, defaults: TargetSettings, base: Path
+) -> ProjectTarget:
+    """One [[targets]] entry, its keys checked as [target]'s are."""
+    where = f"[[targets]] entry {number}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    known = {"project_id", "folder", "manifest", *SECTIONS["target"]}
+    unknown = sorted(set(entry) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {unknown[0]!r} in {where}; known keys: {', '.join(sorted(known))}"
+        )
+    if "project_id" not in entry:
+        raise ConfigError(f"{where} needs a project_id")
+    if source.manifest is not None:
+        raise ConfigError(
+            "with [[targets]], a manifest belongs to its project: give `manifest` in the "
+            "[[targets]] entry, not source.manifest"
+        )
+    parsers = SECTIONS["target"]
+    overrides = {k: parsers[k](f"targets.{k}", v) for k, v in entry.items() if k in parsers}
+    folder = _anchored(source.root, value.path("targets.folder", entry.get("folder", ".")), where)
+    manifest = entry.get("manifest")
+    return ProjectTarget(
+        project_id=value.identifier("targets.project_id", entry["project_id"]),
+        folder=folder,
+        target=replace(defaults, **overrides),
+        manifest=None if manifest is None else _anchored(base, value.path(where, manifest), where),
+    )
 
 
 def _build(
@@ -233,7 +337,10 @@ def _anchored(base: Path, path: Path, key: str) -> Path:
 def _check_source(source: SourceSettings) -> None:
     value.check_pattern(source.filename_pattern)
     if source.manifest_only and source.manifest is None:
-        raise ConfigError("source.manifest_only needs source.manifest")
+        raise ConfigError(
+            "source.manifest_only needs a manifest (source.manifest, or each "
+            "[[targets]] entry's manifest)"
+        )
 
 
 def _check_destinations(settings: Settings) -> None:

@@ -103,8 +103,8 @@ def run(
     watcher = partial(
         follow,
         journal=settings.engine.journal,
+        projects=[each.procore.project_id for each in settings.projects()],
         interval=settings.engine.progress_interval,
-        project=settings.procore.project_id,
         show=view.show if view else None,
         events=progress,
     )
@@ -189,8 +189,9 @@ def check(
 
     Credentials, company and project, the drawing areas and sets the config, manifest and folder
     layout name, one page of drawings, the rate-limit budget, and the clock against Procore's.
-    About six requests; nothing is created or uploaded. Exit status: 0 a run would start
-    (warnings included); 2 a configuration problem; 3 credentials refused.
+    Also whether the journal can be reached and read. About six requests per project; nothing
+    is created or uploaded. Exit status: 0 a run would start (warnings included); 2 a
+    configuration problem; 3 credentials refused or the journal out of reach.
     """
     # Warnings only by default: the check lines tell the story.
     logs.configure(log_format, logs.level_for(verbose, quiet, default=logging.WARNING))

@@ -101,8 +101,8 @@ async def run_demo(
         watcher = partial(
             follow,
             journal=settings.engine.journal,
+            projects=[each.procore.project_id for each in settings.projects()],
             interval=settings.engine.progress_interval,
-            project=settings.procore.project_id,
             show=show,
         )
         result = await run_import(settings, credentials, progress=watcher)

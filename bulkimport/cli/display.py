@@ -107,6 +107,11 @@ def render(figures: Figures, heading: str) -> RenderableType:
     grid.add_row("budget", budget_line(figures.budget))
     eta = "--" if figures.eta is None else duration(figures.eta)
     grid.add_row("time", f"elapsed {clock(figures.elapsed)} · ETA {eta}")
+    for project in figures.projects:  # a run over several: how far each project is
+        line = f"{project.handled:,} of {project.files:,} handled"
+        if project.not_arrived:
+            line += f" · {project.not_arrived:,} did not arrive"
+        grid.add_row(f"project {project.project_id}", f"{line} · {project.folder}")
     return Group(Text(heading, style="bold"), bar, grid)
 
 
@@ -164,6 +169,8 @@ def summary(result: RunResult, report: Path | None = None) -> RenderableType:
         top,
         _requests(t["procore_requests"]),
     ]
+    if len(result.projects) > 1:
+        parts.append(_projects(t["projects"]))
     if result.missing or result.manifest_problems:
         parts += _not_arrived(result, report)
     return Group(*parts)
@@ -190,6 +197,19 @@ def _requests(per_endpoint: dict[str, int]) -> Table:
     for endpoint, count in sorted(per_endpoint.items()):
         table.add_row(endpoint, f"{count:,}")
     table.add_row(Text("total", style="bold"), Text(f"{sum(per_endpoint.values()):,}", "bold"))
+    return table
+
+
+def _projects(projects: list[dict[str, Any]]) -> Table:
+    table = _table("Projects", "project", "folder", "files", "did not arrive", "created", right=3)
+    for p in projects:
+        table.add_row(
+            str(p["project_id"]),
+            p["folder"],
+            f"{p['files']:,}",
+            f"{p['not_arrived']:,}",
+            f"{p['drawings_created']:,}",
+        )
     return table
 
 
@@ -226,8 +246,10 @@ def _not_arrived(result: RunResult, report: Path | None) -> list[RenderableType]
     missing, problems = result.missing, result.manifest_problems
     absent = _table("Did not arrive", "", "file", "why", right=0)
     absent.columns[0].no_wrap = True
+    several = len(result.projects) > 1
     for row in missing[:SHOWN_MISSING]:
-        absent.add_row(HEADINGS.get(row.state, "NOT IMPORTED"), row.rel, why(row))
+        name = f"{row.project_id}: {row.rel}" if several else row.rel
+        absent.add_row(HEADINGS.get(row.state, "NOT IMPORTED"), name, why(row))
     for problem in problems[:SHOWN_MISSING]:
         absent.add_row(f"MANIFEST line {problem.line}", problem.path, problem.reason)
     more = max(0, len(missing) - SHOWN_MISSING) + max(0, len(problems) - SHOWN_MISSING)

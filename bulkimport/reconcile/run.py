@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from pathlib import Path
 
 import aiohttp
 import anyio
@@ -66,6 +67,32 @@ class Reconciliation:
 
 
 async def reconcile(settings: Settings, credentials: Credentials) -> Reconciliation:
+    """The archive against Procore; with [[targets]], each folder against its project, its
+    files named by their path under the source root."""
+    projects = settings.projects()
+    if len(projects) == 1:
+        return await _reconcile_project(settings, credentials)
+    total = Reconciliation()
+    for each in projects:
+        part = await _reconcile_project(each, credentials)
+        prefix = _prefix(each.source.root, settings.source.root, each.procore.project_id)
+        total.outcomes += [replace(o, rel=f"{prefix}/{o.rel}") for o in part.outcomes]
+        total.extras += part.extras
+        total.areas += part.areas
+        for endpoint, calls in part.requests.items():
+            total.requests[endpoint] = total.requests.get(endpoint, 0) + calls
+    return total
+
+
+def _prefix(folder: Path, root: Path, project: int) -> str:
+    """What a project's paths are named under: its folder below the source root (or its own
+    path, outside it); the project, for a folder that is the root itself."""
+    if folder == root:
+        return f"project {project}"
+    return (folder.relative_to(root) if folder.is_relative_to(root) else folder).as_posix()
+
+
+async def _reconcile_project(settings: Settings, credentials: Credentials) -> Reconciliation:
     path = settings.source.manifest
     manifest = await anyio.to_thread.run_sync(read_manifest, path) if path else None
     expected, result = await read_archive(settings, manifest)
@@ -94,9 +121,8 @@ async def read_archive(
     the result (invalid, skipped, and manifest rows that name no file)."""
     result = Reconciliation()
     expected: list[Expected] = []
-    journal = await Journal.open_if_present(
-        settings.engine.journal, projects=(settings.procore.project_id,)
-    )
+    project = settings.procore.project_id
+    journal = await Journal.open_if_present(settings.engine.journal, projects=(project,))
     files: Iterator[Found] = walk(settings.source, manifest.rows if manifest else ())
     seen: set[str] = set()
     try:

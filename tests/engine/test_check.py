@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from email.utils import formatdate
 from pathlib import Path
@@ -21,7 +22,18 @@ pytestmark = pytest.mark.anyio
 async def check(
     config: Path, secret: str | None = CREDENTIALS.client_secret
 ) -> tuple[int, list[str]]:
-    """The exit status and the lines on stdout; stderr must hold no secret."""
+    """The exit status and the lines on stdout after the journal's, which comes first (as a
+    run opens its journal first); stderr must hold no secret."""
+    status, lines = await check_all(config, secret)
+    if lines:
+        assert lines[0].startswith(("ok   journal ", "FAIL journal: ")), lines
+    return status, lines[1:]
+
+
+async def check_all(
+    config: Path, secret: str | None = CREDENTIALS.client_secret
+) -> tuple[int, list[str]]:
+    """The exit status and every line on stdout; stderr must hold no secret."""
     with anyio.fail_after(120):
         done = await anyio.run_process(
             [sys.executable, "-m", "bulkimport", "check", "--config", str(config)],
@@ -59,10 +71,12 @@ async def emu() -> Any:
 
 async def test_a_good_config_passes_every_check(emu: RunningEmulator, tmp_path: Path):
     config, info = project(emu, tmp_path)
-    status, lines = await check(config)
+    status, lines = await check_all(config)
     assert status == 0, lines
     assert all(line.startswith("ok   ") for line in lines), lines
     pid = info["project_id"]
+    journal = tmp_path / "journal.sqlite3"
+    assert lines.pop(0) == f"ok   journal {journal}: none yet; the first run creates it"
     assert lines[0] == "ok   credentials accepted (token valid for 90 min)"
     assert lines[1] == (
         f"ok   project {pid} (company {info['company_id']}) reachable: "
@@ -76,6 +90,7 @@ async def test_a_good_config_passes_every_check(emu: RunningEmulator, tmp_path: 
     assert lines[6].startswith("ok   clock: ")
     assert lines[6].endswith(" s from Procore's")
     assert len(lines) == 7
+    assert not journal.exists()  # looked for, not made
     read_only(emu)
     # A handful: token, token info, the probe, areas, sets, one page of drawings.
     assert sum(emu.world.ledger.requests.values()) == 6
@@ -199,3 +214,45 @@ def test_the_clock_is_compared_with_procores_date():
     assert "behind Procore's" in clock_check(date, now - 300, now - 300).line
     assert clock_check(None, now, now).status is Status.WARN
     assert clock_check("yesterday", now, now).status is Status.WARN
+
+
+async def test_every_project_of_the_targets_is_checked(tmp_path: Path):
+    async with serve(EmulatorConfig(processing_delay=0, projects=2)) as emu:
+        config, info = project(emu, tmp_path)
+        raw = config_dict(emu, tmp_path / "drawings")
+        del raw["procore"]["project_id"]
+        first, second = info["project_ids"]
+        write_config(config, raw)
+        config.write_text(
+            config.read_text()
+            + f"[[targets]]\nproject_id = {first}\n"
+            + f'[[targets]]\nproject_id = {second}\ndrawing_area = "Building Z"\n'
+        )
+        status, lines = await check(config)
+        read_only(emu)
+    assert status == 2, lines
+    assert lines[1].startswith(f"ok   project {first} ")
+    assert f"ok   project {second} (company {info['company_id']}) reachable: " in " ".join(lines)
+    assert (
+        f"FAIL drawing area 'Building Z' is not in project {second} "
+        "(it has: 'Building A', 'Building B')"
+    ) in lines
+    assert sum(line.startswith("ok   budget") for line in lines) == 1
+    assert sum(line.startswith("ok   clock") for line in lines) == 1
+
+
+async def test_a_journal_out_of_reach_or_too_new_is_named(emu: RunningEmulator, tmp_path: Path):
+    config, _ = project(emu, tmp_path, engine={"journal": "postgresql://nobody@127.0.0.1:9/x"})
+    status, lines = await check_all(config)
+    assert status == 3, lines
+    assert lines[0].startswith("FAIL journal: ")
+    assert "127.0.0.1" in lines[0]
+
+    journal = tmp_path / "newer.sqlite3"
+    with sqlite3.connect(journal) as db:
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('schema_version', '99')")
+    config, _ = project(emu, tmp_path, engine={"journal": str(journal)})
+    status, lines = await check_all(config)
+    assert status == 2, lines
+    assert lines[0].startswith(f"FAIL journal: {journal} was written by a newer bulkimport")

@@ -216,7 +216,7 @@ def test_the_summary_tables_list_the_first_20_files_that_did_not_arrive(tmp_path
     from bulkimport.cli.display import summary
     from bulkimport.journal.rows import FileRow
     from bulkimport.models import FileState, Plans
-    from bulkimport.outcome import RunResult
+    from bulkimport.outcome import ProjectOutcome, RunResult
 
     def row(n: int) -> FileRow:
         values: dict[str, object] = dict.fromkeys(FileRow.__dataclass_fields__)
@@ -226,7 +226,7 @@ def test_the_summary_tables_list_the_first_20_files_that_did_not_arrive(tmp_path
 
     stats = busy_stats()
     plans = Plans.of({f"A-{n:03d}.pdf": Plan.NEW for n in range(25)})
-    result = RunResult(stats, plans, tmp_path / "j")
+    result = RunResult(stats, [ProjectOutcome(7, tmp_path, plans)], tmp_path / "j")
     result.states[FileState.FAILED] = 25
     result.missing = [row(n) for n in range(25)]
     result.requests = {"POST /rest/v1.1/projects/{project_id}/uploads": 25}

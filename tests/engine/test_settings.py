@@ -120,7 +120,7 @@ def test_a_layout_or_a_manifest_can_stand_in_for_the_target():
         parse_settings({**BASE, "source": {"root": "x", "layout": "{area}/*.pdf"}}, Path("/"))
     with pytest.raises(ConfigError, match="whole folder name"):
         parse_settings({**BASE, "source": {"root": "x", "layout": "A-{drawing_set}/*"}}, Path("/"))
-    with pytest.raises(ConfigError, match=r"manifest_only needs source\.manifest"):
+    with pytest.raises(ConfigError, match=r"manifest_only needs a manifest \(source\.manifest"):
         parse_settings({**BASE, "source": {"root": "x", "manifest_only": True}}, Path("/"))
 
 
