@@ -98,27 +98,32 @@ def run_engine(
     *,
     dry_run: bool = False,
     source: dict[str, Any] | None = None,
+    folders: list[str] | None = None,
     **engine: Any,
 ) -> EngineRun:
     """`bulkimport run` as its own process, started by peak_rss.py so that the peak RSS the
-    kernel reports is the engine's own. `source` adds to the [source] section."""
+    kernel reports is the engine's own. `source` adds to the [source] section; `folders`, one
+    for each of the emulator's projects, make it a run over several ([[targets]])."""
     info = emu.info
     config = work / "bulkimport.toml"
-    config.write_text(
-        toml(
-            {
-                "procore": {
-                    "api_base": info["api_base"],
-                    "login_base": info["login_base"],
-                    "company_id": info["company_id"],
-                    "project_id": info["project_id"],
-                },
-                "source": {"root": str(root), **(source or {})},
-                "target": {"drawing_area": "Building A", "drawing_set": "Issued for Construction"},
-                "engine": {"journal": str(work / "journal.sqlite3"), **engine},
-            }
-        )
+    place = {} if folders else {"project_id": info["project_id"]}
+    text = toml(
+        {
+            "procore": {
+                "api_base": info["api_base"],
+                "login_base": info["login_base"],
+                "company_id": info["company_id"],
+                **place,
+            },
+            "source": {"root": str(root), **(source or {})},
+            "target": {"drawing_area": "Building A", "drawing_set": "Issued for Construction"},
+            "engine": {"journal": str(work / "journal.sqlite3"), **engine},
+        }
     )
+    ids = info["project_ids"][: len(folders or [])]
+    for project, folder in zip(ids, folders or [], strict=True):  # enough projects, or fail
+        text += f"[[targets]]\nproject_id = {project}\nfolder = {json.dumps(folder)}\n"
+    config.write_text(text)
     report = work / "report.json"
     report.unlink(missing_ok=True)
     command = [sys.executable, "-m", "bulkimport", "run", "--config", str(config)]

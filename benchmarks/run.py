@@ -19,6 +19,8 @@ Scenarios:
                each endpoint's own rate, so new drawings move at about twice the speed
   neighbour    the budget scenario with another integration on the same credential spending a
                steady share: 429s met, and the use of what the neighbour leaves
+  projects     the budget scenario over three projects in one run ([[targets]]), one
+               credential: budget use and exactly-once as for one project
   expiry       one-hour tickets shrunk to seconds, slow storage: re-requests, zero failures
   large        GB-sized files, no WAN model: flat memory
   scale        many tiny files: scan+plan time, journal size, RSS; a re-run uploads nothing
@@ -186,19 +188,28 @@ def budget_limits(*extra: str) -> tuple[list[str], float]:
     )
 
 
-def budget(work: Path, size: Size, scope: str = "client") -> dict[str, Any]:
-    """New drawings, then the same files changed: revisions of drawings that exist."""
+def budget(work: Path, size: Size, scope: str = "client", projects: int = 1) -> dict[str, Any]:
+    """New drawings, then the same files changed: revisions of drawings that exist. With
+    `projects`, the files are split among that many folders, each a project of one run."""
     # Per endpoint the same files take half the time: twice as many keep the run as long, so
     # the first window's burst and the last batch weigh as little as in the shared scope.
     double = 2 if scope == "endpoint" else 1
-    files = sized(size, smoke=20, quick=300 * double, full=1500 * double)
-    paths = make_archive(work / "src", files, min_mb=0.02, max_mb=0.2)
-    args, rate = budget_limits("--rate-limit-scope", scope)
+    files = sized(size, smoke=21, quick=300 * double, full=1500 * double)
+    folders = [f"Project {n + 1}" for n in range(projects)] if projects > 1 else None
+    paths = [
+        path
+        for n, folder in enumerate(folders or ["."])
+        for path in make_archive(
+            work / "src" / folder, files // projects, min_mb=0.02, max_mb=0.2, seed=n
+        )
+    ]
+    files = len(paths)
+    args, rate = budget_limits("--rate-limit-scope", scope, "--projects", str(projects))
     with emulator(*args) as emu:
-        first = run_engine(emu, work / "src", work)
+        first = run_engine(emu, work / "src", work, folders=folders)
         timeline = emu.state("timeline")["timeline"]
         revise(paths)  # every file again, dated the next day: revisions of existing drawings
-        second = run_engine(emu, work / "src", work)
+        second = run_engine(emu, work / "src", work, folders=folders)
         revisions = emu.state("timeline")["timeline"][len(timeline) :]
         once = exactly_once(emu, paths, versions=2)
     per_endpoint = scope == "endpoint"
@@ -230,12 +241,17 @@ def budget(work: Path, size: Size, scope: str = "client") -> dict[str, Any]:
         wall_s=round(first.wall_s + second.wall_s, 2),
         exactly_once=once,
         network=f"rate limits per {'endpoint' if per_endpoint else 'client'}: {hourly} per "
-        f"{window} s (the compressed hour) and {spike} per 10 s; 50 ms per call",
-    )
+        f"{window} s (the compressed hour) and {spike} per 10 s; 50 ms per call"
+        + (f"; {projects} projects in one run" if projects > 1 else ""),
+    ) | ({"projects": projects} if projects > 1 else {})
 
 
 def budget_per_endpoint(work: Path, size: Size) -> dict[str, Any]:
     return budget(work, size, scope="endpoint")
+
+
+def projects(work: Path, size: Size) -> dict[str, Any]:
+    return budget(work, size, projects=3)
 
 
 NEIGHBOUR_SHARE = 0.3
@@ -359,6 +375,7 @@ SCENARIOS: dict[str, Callable[[Path, Size], dict[str, Any]]] = {
     "budget": budget,
     "budget_per_endpoint": budget_per_endpoint,
     "neighbour": neighbour,
+    "projects": projects,
     "expiry": expiry,
     "large": large,
     "scale": scale,
