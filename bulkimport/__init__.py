@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # what the lazy names are, for type checkers (redundant aliases re-export)
     from bulkimport.errors import AuthenticationError as AuthenticationError
     from bulkimport.errors import BulkImportError as BulkImportError
+    from bulkimport.errors import ClaimLost as ClaimLost
     from bulkimport.errors import ConfigError as ConfigError
     from bulkimport.errors import DrawingNumberTaken as DrawingNumberTaken
     from bulkimport.errors import FileChanged as FileChanged
@@ -55,6 +56,7 @@ __version__ = version("bulkimport")
 __all__ = (
     "AuthenticationError",
     "BulkImportError",
+    "ClaimLost",
     "ConfigError",
     "Credentials",
     "DrawingNumberTaken",
@@ -101,6 +103,7 @@ _HOMES = {
             "JournalError",
             "JournalBusy",
             "JournalUnavailable",
+            "ClaimLost",
             "FileRejected",
             "ProcoreError",
             "ProcoreRejected",

@@ -61,6 +61,12 @@ class JournalUnavailable(JournalError):
     about the run is wrong, so it may start once the server answers."""
 
 
+class ClaimLost(JournalError):
+    """Another worker took over files this worker held (its lease ran out while it was
+    frozen or cut off from the journal): it stops without sending them. Nothing is wrong with
+    the run: the other worker imports them, and this one may be started again."""
+
+
 class FileRejected(BulkImportError):
     """A source file that cannot be imported, with the reason a person can act on."""
 

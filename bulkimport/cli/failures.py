@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from bulkimport.errors import (
     AuthenticationError,
     BulkImportError,
+    ClaimLost,
     ConfigError,
     JournalBusy,
     JournalError,
@@ -28,8 +29,9 @@ from bulkimport.report import EXIT_SOME_FAILED, EXIT_STOPPED, EXIT_USAGE
 Rule = tuple[tuple[type[BulkImportError], ...], int, str]
 
 RUN_RULES: Sequence[Rule] = (
-    # Nothing wrong with the run itself: it may start once the other run or the server is done.
-    ((AuthenticationError, JournalBusy, JournalUnavailable), EXIT_STOPPED, "stopped: "),
+    # Nothing wrong with the run itself: it may start once the other run or the server is done
+    # (or, for a worker whose files another took over, at once).
+    ((AuthenticationError, JournalBusy, JournalUnavailable, ClaimLost), EXIT_STOPPED, "stopped: "),
     ((ConfigError, JournalError), EXIT_USAGE, ""),
     ((BulkImportError,), EXIT_SOME_FAILED, "the run stopped: "),
 )

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bulkimport.errors import JournalError
+from bulkimport.errors import ClaimLost
 from bulkimport.journal.database import Database
 from bulkimport.journal.reads import in_chunks, pending_batches
 from bulkimport.journal.rows import FileRow, PendingBatch, row_from
@@ -34,10 +34,6 @@ NOW = "EXTRACT(EPOCH FROM clock_timestamp())"  # the database's clock, in unix s
 FREE = f"(claimed_by IS NULL OR claimed_by=? OR lease_until < {NOW})"  # ? is the worker
 # What is not done yet: a file on its way, or a batch not answered.
 UNFINISHED = (FileState.PLANNED, FileState.UPLOADING, FileState.UPLOADED, FileState.BATCHED)
-
-
-class ClaimLost(JournalError):
-    """Another worker took over rows this one held (its lease ran out): it must not go on."""
 
 
 @dataclass(frozen=True, slots=True)

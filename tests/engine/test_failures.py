@@ -6,6 +6,7 @@ from __future__ import annotations
 from bulkimport.cli.failures import RECONCILE_RULES, RUN_RULES, failure, leaves
 from bulkimport.errors import (
     AuthenticationError,
+    ClaimLost,
     ConfigError,
     FileChanged,
     JournalBusy,
@@ -93,3 +94,11 @@ def test_a_bug_alone_is_raised_and_beside_ours_is_named_with_its_traceback(capsy
 
 def _args(error: StorageError) -> tuple[str, int | None, str, str]:
     return error.path, error.status, error.code, error.message
+
+
+def test_a_worker_whose_files_were_taken_over_stops_with_exit_3():
+    """Not a configuration problem (exit 2): the other worker imports the files, and this one
+    may be started again at once."""
+    lost = ClaimLost("worker h/1/a no longer holds 3 of the files of a new batch")
+    grouped = ExceptionGroup("run", [ExceptionGroup("wave", [lost])])
+    assert failure(grouped, RUN_RULES) == (EXIT_STOPPED, f"stopped: {lost}")
