@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from rich.console import Console
 
@@ -16,11 +17,12 @@ from bulkimport.cli.display import render
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.errors import ConfigError
 from bulkimport.models import FileState, Plan
+from bulkimport.outcome import RunResult
 from bulkimport.pipeline import plan_only, run_import
 from bulkimport.progress import Budget, Figures, ProjectLine
 from bulkimport.report import exit_code, plan_text, report_entries, summary_text, totals
 from bulkimport.samples import write_archive
-from bulkimport.settings import Settings, parse_settings
+from bulkimport.settings import Credentials, Settings, parse_settings
 from tests.journals import JournalPlace
 
 from .conftest import CREDENTIALS, config_dict, emulator_state, write_pdf
@@ -220,3 +222,37 @@ def test_an_entry_takes_target_defaults_and_its_own_keys(tmp_path: Path):
     assert [p.source.manifest for p in projects] == [None, None, (tmp_path / "annex.csv").resolve()]
     assert [p.procore.project_id for p in projects] == [10, 11, 12]
     assert all(p.targets == () for p in projects)
+
+
+async def test_two_workers_on_three_projects_import_each_file_once(
+    three_projects: RunningEmulator, tmp_path: Path, postgres_url: str
+):
+    """Two workers of two credentials, each running the same [[targets]] config on one
+    PostgreSQL journal: each project's worker loop claims, and between passes lets go of, its
+    own project's files only, so neither worker's project loops pull files from under the
+    other's."""
+    root = tmp_path / "src"
+    for n, folder in enumerate(FOLDERS):
+        write_archive(root / folder, 40, seed=n, min_size=1_000, max_size=3_000)
+    raw = targets_config(
+        three_projects, root, postgres_url, workers="shared", lease=2, batch_size=10
+    )
+    settings = settings_for(raw, root)
+    other = Credentials("emulator-other-client-id", "emulator-other-secret")
+    results: list[RunResult] = []
+
+    async def worker(credentials: Credentials) -> None:
+        results.append(await run_import(settings, credentials, progress=False))
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker, CREDENTIALS)
+            tg.start_soon(worker, other)
+
+    assert [exit_code(r) for r in results] == [0, 0]
+    state = await emulator_state(three_projects, "uploads", "drawing_uploads", "violations")
+    assert state["violations"] == []
+    attached = [u for u in state["uploads"] if u["attached_to"] is not None]
+    ids = three_projects.startup_info()["project_ids"]
+    assert Counter(u["project_id"] for u in attached) == dict.fromkeys(ids, 40)
+    assert len({u["sha256"] for u in attached}) == 120  # each file once
