@@ -19,6 +19,7 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers (redundant aliases re-export)
+    from bulkimport.dry_run import plan_only as plan_only
     from bulkimport.errors import AuthenticationError as AuthenticationError
     from bulkimport.errors import BulkImportError as BulkImportError
     from bulkimport.errors import ClaimLost as ClaimLost
@@ -44,7 +45,6 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers (redundant alias
     from bulkimport.errors import UnexpectedAnswer as UnexpectedAnswer
     from bulkimport.outcome import PlanSummary as PlanSummary
     from bulkimport.outcome import RunResult as RunResult
-    from bulkimport.pipeline import plan_only as plan_only
     from bulkimport.pipeline import run_import as run_import
     from bulkimport.settings import Credentials as Credentials
     from bulkimport.settings import Settings as Settings
@@ -93,7 +93,8 @@ __all__ = (
 _HOMES = {
     name: module
     for module, names in {
-        "bulkimport.pipeline": ("run_import", "plan_only"),
+        "bulkimport.pipeline": ("run_import",),
+        "bulkimport.dry_run": ("plan_only",),
         "bulkimport.outcome": ("RunResult", "PlanSummary"),
         "bulkimport.settings": ("Settings", "Credentials", "load_settings", "parse_settings"),
         "bulkimport.errors": (

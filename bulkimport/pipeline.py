@@ -12,7 +12,6 @@ goes in a later wave, which starts once the one before it has been sent and proc
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -24,30 +23,23 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bulkimport.errors import ConfigError
-from bulkimport.estimate import plan_cost
 from bulkimport.journal.rows import Leftovers
 from bulkimport.journal.store import Journal
 from bulkimport.journal_location import JournalLocation
 from bulkimport.ledger import Ledger
 from bulkimport.models import DrawingFile, Group, Plans, Sent, Uploaded
-from bulkimport.outcome import ARRIVED, PlanSummary, ProjectOutcome, RunResult
+from bulkimport.outcome import ARRIVED, ProjectOutcome, RunResult
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.pacing import RateBudget
 from bulkimport.progress import ProjectTally, RunStats, Watcher, show_progress
 from bulkimport.settings import Credentials, EngineSettings, Settings
 from bulkimport.source.checks import Checks
-from bulkimport.source.manifest import Manifest, read_manifest
-from bulkimport.source.planner import (
-    Decision,
-    Order,
-    checked_decisions,
-    decisions,
-    order_files,
-)
+from bulkimport.source.manifest import Manifest
+from bulkimport.source.planner import Order, read_order
 from bulkimport.source.producer import Producer
 from bulkimport.stages.batcher import batch_uploads
 from bulkimport.stages.sender import SendStage
-from bulkimport.stages.target import Targets, area_in, set_in
+from bulkimport.stages.target import Targets
 from bulkimport.stages.uploader import Ticketed, UploadStage
 from bulkimport.stages.verify import verify_uploads
 from bulkimport.stopping import Stop, watch_signals
@@ -75,16 +67,6 @@ async def settle_outcome(journal: Journal, result: RunResult) -> None:
         result.missing += project.missing
 
 
-async def prepare(settings: Settings) -> tuple[Manifest | None, Order]:
-    """The manifest, and the pass over the names that orders revisions."""
-    path = settings.source.manifest
-    manifest = await anyio.to_thread.run_sync(read_manifest, path) if path else None
-    order = await anyio.to_thread.run_sync(order_files, settings, manifest)
-    for problem in order.manifest_problems:
-        log.error("manifest.problem", line=problem.line, path=problem.path, reason=problem.reason)
-    return manifest, order
-
-
 @dataclass(slots=True)
 class Project:
     """One project of a run: its own settings (its id, folder, manifest and target), its
@@ -103,7 +85,7 @@ class Project:
 
 
 async def _prepared(settings: Settings, stats: RunStats, several: bool) -> Project:
-    manifest, order = await prepare(settings)
+    manifest, order = await read_order(settings)
     plans = Plans()
     root = settings.source.root
     outcome = ProjectOutcome(
@@ -390,109 +372,3 @@ async def _create_tickets(
             pool.start_soon(stages.uploads.create_tickets, files.clone(), tickets.clone())
     if last:
         stages.uploads.targets.forget_drawings()
-
-
-async def plan_only(
-    settings: Settings, credentials: Credentials | None = None, examples: int = 5
-) -> PlanSummary:
-    """What a run would do, from the files and the journal; nothing is written or sent. With
-    credentials it also reads (never writes) the targets and their drawings to price the plan.
-    A run over several projects gets a summary of each in `parts`, and their sum."""
-    parts = [await _plan_project(each, credentials, examples) for each in settings.projects()]
-    return parts[0] if len(parts) == 1 else PlanSummary.of_parts(parts)
-
-
-async def _plan_project(
-    settings: Settings, credentials: Credentials | None, examples: int
-) -> PlanSummary:
-    manifest, order = await prepare(settings)
-    project = settings.procore.project_id
-    journal = await Journal.open_if_present(settings.engine.journal, projects=(project,))
-    summary = PlanSummary(
-        manifest_problems=order.manifest_problems,
-        waves=order.last_wave + 1,
-        project_id=project,
-        folder=settings.source.root,
-    )
-    try:
-        uploads = (await journal.leftovers(settings.source.root)).uploads if journal else {}
-        plan = decisions(settings, journal, manifest, order, uploads=uploads)
-        async for chunk in checked_decisions(plan, settings.source):
-            for d in chunk:
-                _count(summary, d, examples)
-    finally:
-        if journal is not None:
-            await journal.close()
-    if credentials is not None:
-        await _price(settings, credentials, summary)
-    return summary
-
-
-def _count(summary: PlanSummary, d: Decision, examples: int) -> None:
-    summary.counts[d.plan] = summary.counts.get(d.plan, 0) + 1
-    shown = summary.examples.setdefault(d.plan, [])
-    if len(shown) < examples:
-        shown.append(d.rel)
-    if d.reason:
-        summary.reasons[d.rel] = (d.plan, d.reason)
-    if d.file is not None:
-        file = d.file
-        summary.bytes_to_upload += file.size
-        summary.places[(file.area.casefold(), file.drawing_set.casefold(), file.review)] += 1
-        if file.review:
-            summary.reviewed += 1
-        else:
-            summary.numbers.append((file.area.casefold(), file.number.casefold()))
-    if d.uploaded is not None:
-        summary.resumed += 1
-        item = d.uploaded
-        summary.places[(str(item.target.area_id), str(item.target.set_id), item.file.review)] += 1
-
-
-async def _price(settings: Settings, credentials: Credentials, summary: PlanSummary) -> None:
-    """Read the areas, sets, drawings and the rate-limit headers; write nothing."""
-    async with aiohttp.ClientSession() as session:
-        client = ProcoreClient(settings.procore, credentials, session)
-        project = settings.procore.project_id
-        areas, sets = await client.drawing_areas(), await client.drawing_sets()
-        notes = []
-        existing: set[tuple[str, str]] = set()
-        for name in sorted({area for area, _ in summary.numbers}):
-            try:
-                area = area_in(areas, name, project)
-            except ConfigError as exc:
-                notes.append(f"{exc}: its files would fail.")
-                continue
-            existing |= {
-                (name, d.number.casefold()) async for page in client.drawings(area.id) for d in page
-            }
-        for set_name in sorted({s for _, s, _ in summary.places if not s.isdigit()}):
-            try:
-                if set_in(sets, set_name, settings.target.create_missing_set, project) is None:
-                    notes.append(f"drawing set {set_name!r} would be created (1 request).")
-            except ConfigError as exc:
-                notes.append(f"{exc}: its files would fail.")
-        summary.cost = plan_cost(
-            summary.numbers,
-            existing,
-            summary.reviewed,
-            summary.places.values(),
-            settings.engine.batch_size,
-        )
-        budget = client.budget
-        summary.cost_seconds = budget.seconds_for(summary.cost.by_endpoint())
-        window = budget.window
-        if window is None:
-            notes.append("Procore sent no rate-limit headers.")
-        else:
-            notes.append(
-                f"Rate limit: {window.remaining} of {window.limit} left, the window resets "
-                f"in {max(0.0, window.reset - time.time()):.0f} s."
-            )
-            notes.append(
-                "Procore counts each endpoint apart (its rate-limit headers show it): the "
-                "endpoints are priced side by side."
-                if budget.scope == "endpoint"
-                else "Priced as one budget for every endpoint: no answer showed one per endpoint."
-            )
-        summary.budget_note = " ".join(notes)

@@ -27,6 +27,7 @@ from bulkimport.cli.emulator_command import emulator
 from bulkimport.cli.environment import credentials_if_set, fail, require_credentials, settings_for
 from bulkimport.cli.failures import RECONCILE_RULES, RUN_RULES, failure
 from bulkimport.cli.options import CONFIG, JOURNAL, LOG_FORMAT, SOURCE, verbosity
+from bulkimport.dry_run import plan_only
 from bulkimport.errors import (
     AuthenticationError,
     ConfigError,
@@ -35,7 +36,7 @@ from bulkimport.errors import (
 )
 from bulkimport.journal_location import JournalLocation, beside
 from bulkimport.outcome import RunResult
-from bulkimport.pipeline import plan_only, run_import
+from bulkimport.pipeline import run_import
 from bulkimport.preflight import Status, preflight
 from bulkimport.progress import figures, follow
 from bulkimport.report import (

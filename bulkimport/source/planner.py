@@ -40,6 +40,7 @@ from itertools import islice
 from pathlib import Path
 
 import anyio
+import structlog
 
 from bulkimport.errors import FileRejected
 from bulkimport.journal.rows import FileRow
@@ -47,8 +48,10 @@ from bulkimport.journal.store import Journal
 from bulkimport.models import DrawingFile, FileState, Plan, Uploaded
 from bulkimport.settings import Settings, SourceSettings
 from bulkimport.source.checks import checked_in_pool
-from bulkimport.source.manifest import Manifest, ManifestProblem, ManifestRow
+from bulkimport.source.manifest import Manifest, ManifestProblem, ManifestRow, read_manifest
 from bulkimport.source.scan import Found, describe, found_at, walk
+
+log = structlog.get_logger("bulkimport.source.planner")
 
 CHUNK = 500  # files per journal round trip
 UPLOAD_PLANS = frozenset({Plan.NEW, Plan.CHANGED, Plan.RESUME, Plan.RETRY})
@@ -309,6 +312,17 @@ async def decisions(
 
 def decide_all(chunk: list[Found], rows: dict[str, FileRow], ctx: Context) -> list[Decision]:
     return [decide(f, rows.get(f.rel), ctx) for f in chunk]
+
+
+async def read_order(settings: Settings) -> tuple[Manifest | None, Order]:
+    """The manifest, and the pass over the names that orders revisions: what a run and a dry
+    run read before deciding anything. Each manifest problem is logged with its line."""
+    path = settings.source.manifest
+    manifest = await anyio.to_thread.run_sync(read_manifest, path) if path else None
+    order = await anyio.to_thread.run_sync(order_files, settings, manifest)
+    for problem in order.manifest_problems:
+        log.error("manifest.problem", line=problem.line, path=problem.path, reason=problem.reason)
+    return manifest, order
 
 
 async def checked_decisions(

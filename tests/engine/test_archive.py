@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from bulkimport.dry_run import plan_only
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.models import Plan
 from bulkimport.outcome import RunResult
-from bulkimport.pipeline import plan_only, run_import
+from bulkimport.pipeline import run_import
 from bulkimport.report import exit_code, plan_text, report_entries, write_report
 from bulkimport.samples import write_archive
 from bulkimport.settings import Settings, parse_settings

@@ -16,10 +16,11 @@ import pytest
 
 from bulkimport import pipeline
 from bulkimport.clock import SYSTEM, Clock
+from bulkimport.dry_run import plan_only
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, Wan, serve
 from bulkimport.errors import ConfigError
 from bulkimport.models import FileState, Plan, Ticket
-from bulkimport.pipeline import plan_only, run_import
+from bulkimport.pipeline import run_import
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.procore.pacing import RateBudget
 from bulkimport.report import exit_code, report_entries
