@@ -32,8 +32,16 @@ from bulkimport.models import Batch, BatchState, FileState
 
 NOW = "EXTRACT(EPOCH FROM clock_timestamp())"  # the database's clock, in unix seconds
 FREE = f"(claimed_by IS NULL OR claimed_by=? OR lease_until < {NOW})"  # ? is the worker
-# What is not done yet: a file on its way, or a batch not answered.
-UNFINISHED = (FileState.PLANNED, FileState.UPLOADING, FileState.UPLOADED, FileState.BATCHED)
+# What is not done yet: a file on its way, in a batch not answered, or sent and not yet seen in
+# the drawing log. A worker waits for the last too (a later pass's verify follows it), so that
+# it does not end reporting as not arrived a file another worker has just sent.
+UNFINISHED = (
+    FileState.PLANNED,
+    FileState.UPLOADING,
+    FileState.UPLOADED,
+    FileState.BATCHED,
+    FileState.IMPORTED,
+)
 
 
 @dataclass(frozen=True, slots=True)

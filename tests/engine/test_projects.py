@@ -14,11 +14,12 @@ import pytest
 from rich.console import Console
 
 from bulkimport.cli.display import render
+from bulkimport.dry_run import plan_only
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.errors import ConfigError
 from bulkimport.models import FileState, Plan
 from bulkimport.outcome import RunResult
-from bulkimport.pipeline import plan_only, run_import
+from bulkimport.pipeline import run_import
 from bulkimport.progress import Budget, Figures, ProjectLine
 from bulkimport.report import exit_code, plan_text, report_entries, summary_text, totals
 from bulkimport.samples import write_archive
@@ -249,7 +250,10 @@ async def test_two_workers_on_three_projects_import_each_file_once(
             tg.start_soon(worker, CREDENTIALS)
             tg.start_soon(worker, other)
 
-    assert [exit_code(r) for r in results] == [0, 0]
+    missing = [
+        [(row.project_id, row.rel, row.state, row.error) for row in r.missing] for r in results
+    ]
+    assert [exit_code(r) for r in results] == [0, 0], missing
     state = await emulator_state(three_projects, "uploads", "drawing_uploads", "violations")
     assert state["violations"] == []
     attached = [u for u in state["uploads"] if u["attached_to"] is not None]
