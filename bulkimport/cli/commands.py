@@ -275,7 +275,8 @@ def reconcile_command(
 @verbosity
 def status(config_path: Path, journal: str | None, watch: bool, verbose: int, quiet: int) -> None:
     """Counts per state from the journal, the files that failed, and the running run (pid,
-    start, rate, ETA) or the last run's outcome. Reads only: never blocks a run."""
+    start, rate, ETA; on a PostgreSQL journal, every run or worker going, on any host) or the
+    last run's outcome. Reads only: never blocks a run."""
     logs.configure("auto", logs.level_for(verbose, quiet))
     settings = settings_for(config_path, None, journal)
     path = settings.engine.journal

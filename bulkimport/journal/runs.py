@@ -33,6 +33,8 @@ from bulkimport.run_status import RunRecord
 STALE_AFTER = 15.0  # seconds without a write: a run writes twice a second, and a few seconds
 # more while it settles its outcome, between its last record and its final one
 KEEP = 100  # finished (or ended) records kept: the last run's, and its history, for a while
+RETRY_AFTER = 5.0  # seconds a record waits after a write failed: a database out of reach
+# (connect_timeout) must not hold up every tick of the display that writes it
 NOW = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"  # the database's clock
 COLUMNS = "host, pid, started_at, updated_at, finished_at, exit_status, figures"
 
@@ -162,24 +164,31 @@ class _FileLog:
 
 class _TableLog:
     """The runs table, through a connection of the record's own: made at the first write, and
-    again at the next after a write failed (a network blip costs a record, not the rest)."""
+    again RETRY_AFTER seconds after a write failed (a network blip costs a few records, not the
+    rest); the records in between are left out, the failure having been raised once."""
 
     def __init__(self, url: JournalUrl, me: RunIdentity) -> None:
         self._url = url
         self._me = me
         self._db: Database | None = None
+        self._paused_until = 0.0  # time.monotonic()
 
     def write(self, record: RunRecord) -> None:
         import psycopg  # only for a PostgreSQL journal, as the journal's own connection
 
         from bulkimport.journal import postgres
 
+        if time.monotonic() < self._paused_until:
+            return
         try:
             if self._db is None:
                 self._db = postgres.open_for_records(self._url)
             publish(self._db, self._me, replace(record, host=self._me.host))
-        except psycopg.Error as exc:
+        except (psycopg.Error, JournalError) as exc:
             self.close()
+            self._paused_until = time.monotonic() + RETRY_AFTER
+            if isinstance(exc, JournalError):
+                raise  # the connection's, which says why in its own words
             reason = " ".join(str(exc).split())
             raise JournalError(f"cannot record the run in {self._url}: {reason}") from None
 

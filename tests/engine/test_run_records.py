@@ -96,6 +96,9 @@ async def test_the_last_run_is_shown_on_another_machine_with_its_exit_status_and
     last = out.rstrip().splitlines()[-1]
     assert last.startswith(f"last run: pid {pid} on {host}, started "), last
     assert "exit status 0: 4 of 4 files handled (verified 4)" in last
+    place.rows("UPDATE runs SET figures = 'written by another version'")
+    out = await status(elsewhere(emu, tmp_path / "third-host", postgres_url))
+    assert "exit status 0: figures unreadable" in out
 
 
 async def test_every_live_worker_is_shown_and_a_stale_one_as_ended(
@@ -217,4 +220,5 @@ async def test_a_record_that_cannot_be_written_is_an_error_the_run_reports_and_g
     record_to = run_log(url, worker("host-a", 1))
     with pytest.raises(JournalError, match="cannot reach the journal database"):
         record_to.write(going({}))
+    record_to.write(going({}))  # not tried again at once: the failure was said
     record_to.close()
