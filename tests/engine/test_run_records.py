@@ -222,3 +222,18 @@ async def test_a_record_that_cannot_be_written_is_an_error_the_run_reports_and_g
         record_to.write(going({}))
     record_to.write(going({}))  # not tried again at once: the failure was said
     record_to.close()
+
+
+async def test_a_sqlite_journal_keeps_its_runs_in_the_file_beside_it(tmp_path: Path):
+    path = tmp_path / "journal.sqlite3"
+    await (await Journal.open(path, projects=(7,))).close()
+    reader = await Journal.open(path, readonly=True)
+    try:
+        assert await reader.run_records() == runs.Runs((), None)  # its table stays empty
+    finally:
+        await reader.close()
+    record_to = run_log(path, worker("host-a", 1))
+    record_to.write(going({}))
+    record_to.close()
+    written = json.loads((tmp_path / "journal.sqlite3.status.json").read_text())
+    assert "host" not in written  # the file as before: the host is this one
