@@ -28,9 +28,10 @@ PASSWORD_HINT = (
 @dataclass(frozen=True, slots=True)
 class JournalUrl:
     """A PostgreSQL journal. `url` is as the config gives it, never with a password, so it may
-    be logged and shown. `local` is where this machine keeps what a journal file keeps beside
-    it (the run's status record for `bulkimport status`): a base name, anchored at the config
-    file's folder like any relative path of the config."""
+    be logged and shown. `local` is where this machine would keep what a journal file keeps
+    beside it: a base name, anchored at the config file's folder like any relative path of the
+    config. A run keeps nothing there now: its record for `bulkimport status` is a row of the
+    journal's runs table, which every machine reads (journal/runs.py)."""
 
     url: str
     local: Path

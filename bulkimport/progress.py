@@ -2,8 +2,8 @@
 
 The stages update `RunStats` through the run's ledger (ledger.py); `figures` turns it into one
 `Figures` value, which the live display draws on a terminal, the periodic `progress` event
-carries elsewhere, and `bulkimport status` reads back from the file beside the journal: the same
-numbers everywhere.
+carries elsewhere, and `bulkimport status` reads back from the run's record (the file beside a
+SQLite journal, the runs table of a PostgreSQL one): the same numbers everywhere.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import structlog
 from bulkimport import run_status
 from bulkimport.clock import SYSTEM, Clock
 from bulkimport.errors import JournalError
+from bulkimport.journal.runs import RunIdentity, run_log
 from bulkimport.journal.store import Journal
-from bulkimport.journal_location import JournalLocation, beside
+from bulkimport.journal_location import JournalLocation
 from bulkimport.models import FileState, Plan
 from bulkimport.procore.pacing import RateBudget
 
@@ -283,14 +284,17 @@ async def follow(
     interval: float,
     show: Callable[[Figures], None] | None = None,
     events: bool = True,
+    me: RunIdentity | None = None,
 ) -> None:
     """Runs until cancelled, beside a run: every tick the figures go to `show` (the live
-    display) and to the file `bulkimport status` reads; without a display, a `progress` event
-    every `interval` seconds (unless `events` is off). The files in flight are those of the
-    run's `projects` in the journal."""
+    display) and to the run's record `bulkimport status` reads (the file beside a SQLite
+    journal, `me`'s row of a PostgreSQL journal's runs table); without a display, a `progress`
+    event every `interval` seconds (unless `events` is off). The files in flight are those of
+    the run's `projects` in the journal."""
     started_at = time.time() - stats.elapsed
+    record_to = run_log(journal, me or RunIdentity.this_process(projects))
     # What is shown must never stop the run: without a reader the stages show as 0, and a
-    # status file that cannot be written is reported once.
+    # record that cannot be written is reported once.
     try:
         # Read-only: it never blocks the run's writes.
         reader: Journal | None = await Journal.open(journal, readonly=True, projects=projects)
@@ -302,22 +306,24 @@ async def follow(
     try:
         while True:
             now = figures(stats, await _in_flight(reader, projects))
-            record = run_status.RunRecord(os.getpid(), started_at, time.time(), now.as_dict())
-            try:
-                await anyio.to_thread.run_sync(run_status.write, beside(journal), record)
-            except OSError as exc:
-                if published:
-                    log.warning("status.unwritten", error=str(exc))
-                published = False
             if show is not None:
                 show(now)
             elif events and anyio.current_time() >= next_event:
                 log.info("progress", **now.event())
                 next_event += interval
+            # After the display: a slow database delays the record, not what is shown.
+            record = run_status.RunRecord(os.getpid(), started_at, time.time(), now.as_dict())
+            try:
+                await anyio.to_thread.run_sync(record_to.write, record)
+            except (OSError, JournalError) as exc:
+                if published:
+                    log.warning("status.unwritten", error=str(exc))
+                published = False
             await anyio.sleep(TICK)
     finally:
-        if reader is not None:
-            with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(record_to.close)
+            if reader is not None:
                 await reader.close()
 
 

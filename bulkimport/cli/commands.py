@@ -34,7 +34,8 @@ from bulkimport.errors import (
     JournalError,
     JournalUnavailable,
 )
-from bulkimport.journal_location import JournalLocation, beside
+from bulkimport.journal.runs import RunIdentity, run_log
+from bulkimport.journal_location import JournalLocation
 from bulkimport.outcome import RunResult
 from bulkimport.pipeline import run_import
 from bulkimport.preflight import Status, preflight
@@ -101,13 +102,16 @@ def run(
     credentials = require_credentials()
     root = settings.source.root
     view = _live_view(progress, f"bulkimport run: {root}", f"reading the names under {root}")
+    projects = [each.procore.project_id for each in settings.projects()]
+    me = RunIdentity.this_process(projects)  # the record's, from the first figures to the last
     watcher = partial(
         follow,
         journal=settings.engine.journal,
-        projects=[each.procore.project_id for each in settings.projects()],
+        projects=projects,
         interval=settings.engine.progress_interval,
         show=view.show if view else None,
         events=progress,
+        me=me,
     )
     try:
         with view or contextlib.nullcontext():
@@ -119,7 +123,7 @@ def run(
         if stopped is None:
             raise
         fail(*stopped)
-    _finish(settings, result, report_path)
+    _finish(settings, result, report_path, me)
 
 
 def _dry_run(settings: Settings) -> NoReturn:
@@ -134,10 +138,12 @@ def _dry_run(settings: Settings) -> NoReturn:
     sys.exit(EXIT_OK)
 
 
-def _finish(settings: Settings, result: RunResult, report_path: Path | None) -> NoReturn:
+def _finish(
+    settings: Settings, result: RunResult, report_path: Path | None, me: RunIdentity
+) -> NoReturn:
     """A run's end: its outcome recorded for `status`, the reports, the summary, the exit."""
     code = EXIT_STOPPED if result.interrupted else exit_code(result)
-    _record_outcome(settings.engine.journal, result, code)
+    _record_outcome(settings.engine.journal, result, code, me)
     if report_path is not None:
         table = anyio.run(write_report, report_path, result)
         structlog.get_logger("bulkimport.report").info(
@@ -164,18 +170,24 @@ def _print_summary(result: RunResult, report_path: Path | None) -> None:
         click.echo(summary_text(result))
 
 
-def _record_outcome(journal: JournalLocation, result: RunResult, code: int) -> None:
-    """The last word in the file `status` reads: the run's final figures and exit status."""
+def _record_outcome(
+    journal: JournalLocation, result: RunResult, code: int, me: RunIdentity
+) -> None:
+    """The last word in the record `status` reads (the file beside a SQLite journal, the run's
+    row in a PostgreSQL one's runs table): the run's final figures and exit status."""
     stats = result.stats
     now = time.time()
     final = figures(stats, {s.value: n for s, n in result.states.items()})
     record = run_status.RunRecord(
         os.getpid(), now - stats.elapsed, now, final.as_dict(), finished_at=now, exit_status=code
     )
+    record_to = run_log(journal, me)
     try:
-        run_status.write(beside(journal), record)
-    except OSError as exc:  # the run's outcome is in the journal; only this summary of it is lost
+        record_to.write(record)
+    except (OSError, JournalError) as exc:  # the outcome is in the journal; only this is lost
         structlog.get_logger("bulkimport.run").warning("status.unwritten", error=str(exc))
+    finally:
+        record_to.close()
 
 
 @main.command()
@@ -264,7 +276,8 @@ def reconcile_command(
 @verbosity
 def status(config_path: Path, journal: str | None, watch: bool, verbose: int, quiet: int) -> None:
     """Counts per state from the journal, the files that failed, and the running run (pid,
-    start, rate, ETA) or the last run's outcome. Reads only: never blocks a run."""
+    start, rate, ETA; on a PostgreSQL journal, every run or worker going, on any host) or the
+    last run's outcome. Reads only: never blocks a run."""
     logs.configure("auto", logs.level_for(verbose, quiet))
     settings = settings_for(config_path, None, journal)
     path = settings.engine.journal
@@ -278,8 +291,9 @@ def status(config_path: Path, journal: str | None, watch: bool, verbose: int, qu
         view = None
         show: Callable[[status_report.Snapshot], None]
         if sys.stdout.isatty():
+            host = "" if now.record.host is None else f" on {now.record.host}"
             heading = (
-                f"bulkimport run, pid {now.record.pid}, started "
+                f"bulkimport run, pid {now.record.pid}{host}, started "
                 f"{status_report.when(now.record.started_at)} (journal {path})"
             )
             view = display.LiveView(Console(), heading, "reading the journal")
@@ -299,7 +313,8 @@ def status(config_path: Path, journal: str | None, watch: bool, verbose: int, qu
         click.echo(f"  project {project}: {by_state}")
     for rel, error in failed:
         click.echo(f"  FAILED {rel}: {error}")
-    click.echo(status_report.run_line(now))
+    for line in status_report.run_lines(now):
+        click.echo(line)
 
 
 def _show_snapshot(view: display.LiveView, now: status_report.Snapshot) -> None:
@@ -309,8 +324,10 @@ def _show_snapshot(view: display.LiveView, now: status_report.Snapshot) -> None:
 
 
 def _echo_snapshot(now: status_report.Snapshot) -> None:
-    """Off a terminal, one line a second: for a log, or a script that follows the run."""
-    click.echo(status_report.run_line(now))
+    """Off a terminal, a line a second (one for each worker going): for a log, or a script
+    that follows the run."""
+    for line in status_report.run_lines(now):
+        click.echo(line)
 
 
 @main.command()

@@ -2,8 +2,11 @@
 start, rate, ETA) or, with no run going, the last run's outcome; `--watch` follows a run.
 
 The journal is opened read-only, over every project it holds (with several, each one's counts
-too), so a status, watched or not, never holds the run's lock or blocks its writes; the figures
-only the run knows come from the file it publishes beside it.
+too), so a status, watched or not, never holds the run's lock or blocks its writes. The figures
+only a run knows come from its record: beside a SQLite journal, the file the run on this
+machine publishes, going while its pid is alive and named in the journal's lock; in a
+PostgreSQL journal, the runs table (journal/runs.py), read the same from any machine, with a
+line for every run or worker going (written in the last few seconds, by the database's clock).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from bulkimport import run_status
 from bulkimport.errors import JournalError
 from bulkimport.estimate import duration
 from bulkimport.journal.store import Journal
-from bulkimport.journal_location import JournalLocation, beside
+from bulkimport.journal_location import JournalLocation, JournalUrl, beside
 from bulkimport.progress import IN_FLIGHT, Figures
 from bulkimport.run_status import RunRecord
 
@@ -29,18 +32,21 @@ WATCH_EVERY = 1.0  # seconds between looks at the journal while watching
 class Snapshot:
     journal: JournalLocation
     counts: dict[str, int]  # every file of the journal, by state
-    record: RunRecord | None
+    record: RunRecord | None  # the run going (the first started, of several), or the last one
     running: bool
     # A journal of several projects: each one's files by state (none when it holds one).
     by_project: dict[int, dict[str, int]] = field(default_factory=dict)
+    # The other runs or workers going beside `record` (a PostgreSQL journal's).
+    also_running: tuple[RunRecord, ...] = ()
 
     def figures(self) -> Figures | None:
         """The run's figures; while it runs, with the files in flight as the journal has them
-        now (the run's file may be a tick older)."""
-        if self.record is None:
-            return None
+        now (the run's record may be a tick older)."""
+        return None if self.record is None else self.figures_of(self.record)
+
+    def figures_of(self, record: RunRecord) -> Figures | None:
         try:
-            found = Figures.from_dict(self.record.figures)
+            found = Figures.from_dict(record.figures)
         except (KeyError, TypeError):
             return None  # written by another version
         if not self.running:
@@ -49,7 +55,7 @@ class Snapshot:
         return replace(
             found,
             states={**found.states, **in_flight},
-            elapsed=time.time() - self.record.started_at,
+            elapsed=time.time() - record.started_at,
         )
 
 
@@ -60,6 +66,12 @@ async def snapshot(journal: JournalLocation, reader: Journal) -> Snapshot:
     by_project = {}
     if len(projects) > 1:
         by_project = {p: await reader.for_project(p).counts() for p in projects}
+    if isinstance(journal, JournalUrl):
+        runs = await reader.run_records()
+        if runs.live:
+            first, *others = runs.live
+            return Snapshot(journal, counts, first, True, by_project, tuple(others))
+        return Snapshot(journal, counts, runs.last, False, by_project)
     record = await anyio.to_thread.run_sync(run_status.read, beside(journal))
     running = record is not None and run_status.is_running(record, beside(journal))
     return Snapshot(journal, counts, record, running, by_project)
@@ -116,14 +128,24 @@ def progress_words(figures: Figures) -> str:
     )
 
 
+def run_lines(now: Snapshot) -> list[str]:
+    """A line about each run going, or one about the last run."""
+    return [run_line(now), *(_line(now, other) for other in now.also_running)]
+
+
 def run_line(now: Snapshot) -> str:
     """One line about the running run, or the last one."""
-    record = now.record
-    if record is None:
-        return "no run has recorded its progress beside this journal yet"
-    figures = now.figures()
+    if now.record is None:
+        where = "in" if isinstance(now.journal, JournalUrl) else "beside"
+        return f"no run has recorded its progress {where} this journal yet"
+    return _line(now, now.record)
+
+
+def _line(now: Snapshot, record: RunRecord) -> str:
+    figures = now.figures_of(record)
     words = progress_words(figures) if figures is not None else "figures unreadable"
-    begun = f"pid {record.pid}, started {when(record.started_at)}"
+    host = "" if record.host is None else f" on {record.host}"
+    begun = f"pid {record.pid}{host}, started {when(record.started_at)}"
     if now.running:
         return f"running: {begun}, {duration(time.time() - record.started_at)} so far: {words}"
     if record.finished_at is not None:

@@ -9,7 +9,8 @@ key derived from the project id, on the connection the journal writes through, f
 the run lasts. The
 server drops it when the session ends, however the run ends (a SIGKILL, a lost network), as
 the kernel drops the SQLite journal's flock. A reader (status, the dry run, the report) takes
-no lock and opens its session read-only.
+no lock and opens its session read-only. Nothing is kept on the runner's disk: the run's
+record for `bulkimport status` is a row of the journal's runs table (runs.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import contextlib
 import os
 import socket
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -81,9 +81,14 @@ def open_database(
             # a lock the other waits for (neither waits: the one that finds a lock taken stops).
             for project in sorted(set(projects)):
                 _hold_run_lock(db, url, project, shared)
-            _name_the_holder(url.local)
             prepare(db, str(url), projects)
     return db
+
+
+def open_for_records(url: JournalUrl) -> Database:
+    """A connection of a run's record of its own (journal/runs.py): it writes one row of the
+    runs table, which the run's open made; it takes no lock and changes no schema."""
+    return Database(_connect(url, readonly=False), POSTGRES)
 
 
 def open_if_present(url: JournalUrl) -> Database | None:
@@ -161,12 +166,3 @@ def _holder(db: Database, key: int) -> str | None:
         (unsigned >> 32, unsigned & 0xFFFFFFFF),
     )
     return str(found[0]) if found and found[0] else None
-
-
-def _name_the_holder(local: Path) -> None:
-    """The run's pid at `<local>.lock`, where `bulkimport status` on this machine looks for the
-    run it follows, as beside a SQLite journal. Not a lock (the advisory lock is): only a
-    name, and best effort, since a runner may keep its config folder read-only."""
-    with contextlib.suppress(OSError):
-        local.parent.mkdir(parents=True, exist_ok=True)
-        Path(f"{local}.lock").write_text(str(os.getpid()), encoding="utf-8")

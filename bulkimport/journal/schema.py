@@ -65,11 +65,29 @@ INDEXES_5 = [
     "CREATE INDEX IF NOT EXISTS files_batch ON files (batch_id)",
     "CREATE INDEX IF NOT EXISTS files_state ON files (project_id, state)",
 ]
+# The runs and workers on the journal, with their last figures, for `bulkimport status` on any
+# machine (journal/runs.py): a row per run, kept bounded. Times are the database's clock, so
+# that whether a run is alive does not depend on any one machine's. Added to schema 5 before it
+# was released: a journal of schema 5 made without it gets it when a run next opens it (these
+# statements run on every write-open), and a reader copes with its absence. A SQLite journal
+# has it too (one schema for both), empty: its run keeps the record in the file beside it.
+RUNS_5 = """runs (
+    run_id TEXT PRIMARY KEY,
+    host TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    projects TEXT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    exit_status INTEGER,
+    figures TEXT NOT NULL
+)"""
 SCHEMA = [
     f"CREATE TABLE IF NOT EXISTS {FILES_5}",
     *INDEXES_5,
     f"CREATE TABLE IF NOT EXISTS {BATCHES_5}",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    f"CREATE TABLE IF NOT EXISTS {RUNS_5}",
 ]
 # The columns of schema 4's tables, which schema 5 copies under the project that opens it.
 FILES_4 = (

@@ -27,10 +27,10 @@ from typing import Any, TypeVar
 import anyio
 
 from bulkimport.errors import JournalError
-from bulkimport.journal import claims, reads, sqlite
+from bulkimport.journal import claims, reads, runs, sqlite
 from bulkimport.journal import statements as batch_sql
 from bulkimport.journal.claims import Worker
-from bulkimport.journal.database import Database, Row
+from bulkimport.journal.database import POSTGRES, Database, Row
 from bulkimport.journal.rows import (
     UNCONFIRMED,
     WAITING,
@@ -168,6 +168,13 @@ class Journal:
     async def projects(self) -> list[int]:
         """The projects the journal holds files or batches of, whatever this one's scope."""
         return await self._run(reads.projects, self._db)
+
+    async def run_records(self) -> runs.Runs:
+        """The runs a PostgreSQL journal records in its runs table (runs.py): those going now,
+        and the last. A SQLite journal's run keeps its record in a file beside it instead."""
+        if self._db.dialect is not POSTGRES:
+            return runs.Runs((), None)
+        return await self._run(runs.read, self._db)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._limiter)

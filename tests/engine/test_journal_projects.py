@@ -71,10 +71,12 @@ INDEXES = {
 
 
 def indexes(place: JournalPlace) -> set[str]:
+    """The indexes of the tables schema 4 had (files, batches), which the migration rebuilds."""
+    tables = "('files', 'batches')"
     if place.backend == "sqlite":
-        sql = "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name<>'meta'"
+        sql = f"SELECT name FROM sqlite_master WHERE type='index' AND tbl_name IN {tables}"
     else:
-        sql = "SELECT indexname FROM pg_indexes WHERE tablename IN ('files', 'batches')"
+        sql = f"SELECT indexname FROM pg_indexes WHERE tablename IN {tables}"
     return {str(name) for (name,) in place.rows(sql)}
 
 

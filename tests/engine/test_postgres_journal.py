@@ -133,7 +133,7 @@ async def test_a_run_and_its_status_on_a_postgresql_journal(
     assert done.returncode == 0, done.stderr
     assert f"journal {postgres_url}" in out
     assert "verified   4" in out
-    assert "exit status 0" in out  # the record the run left beside the config
+    assert "exit status 0" in out  # the record the run left in the journal's runs table
     # Run again: nothing changed, so nothing is sent but the token.
     before: dict[str, Any] = dict(emu.world.ledger.requests)
     code, stderr = await run(config)
