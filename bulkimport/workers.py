@@ -101,7 +101,9 @@ async def work_shared(
                 if (left.held_elsewhere == 0 and left.free == 0) or stuck:
                     break
                 log.info("worker.again", held_elsewhere=left.held_elsewhere, free=left.free)
-                before = left.free
+                # Only a pass that others could not have added to tells whether this one is
+                # stuck: while they held files, theirs may run out and be free after it.
+                before = left.free if left.held_elsewhere == 0 else None
                 if left.held_elsewhere:
                     await anyio.sleep(worker.lease / 2)  # theirs, until they end or die
         finally:
