@@ -49,13 +49,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     names = metafunc.fixturenames
     if "journal_backend" not in names:
         return
-    if "journal_location" not in names and not uses_a_journal(metafunc.function):
-        return
-    backends = list(BACKENDS)
     if metafunc.definition.get_closest_marker("sqlite_only") is not None:
-        backends = ["sqlite"]
+        backends = ["sqlite"]  # and said in its id
+    elif "journal_location" not in names and not uses_a_journal(metafunc.function):
+        return
     elif "postgres_url" in names:
         backends = ["postgresql"]
+    else:
+        backends = list(BACKENDS)
     metafunc.parametrize("journal_backend", backends, indirect=True)
 
 
