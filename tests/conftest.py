@@ -43,20 +43,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test that has a journal runs once per backend: `journal_backend` is parametrised for
     every test that takes `journal_location`, and for every engine test whose code builds
     settings with the default journal (tests/journals.py, `uses_a_journal`). A test marked
-    `sqlite_only` (its subject is the SQLite file) runs on SQLite alone, and one that takes
-    `postgres_url` (its subject is PostgreSQL: shared workers, the advisory lock) on
+    `sqlite_only` (its subject is the SQLite file) runs on SQLite alone, one marked
+    `no_journal` (it builds settings, but what it runs never opens a journal) runs once, and one
+    that takes `postgres_url` (its subject is PostgreSQL: shared workers, the advisory lock) on
     PostgreSQL alone."""
     names = metafunc.fixturenames
     if "journal_backend" not in names:
         return
-    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+    marked = metafunc.definition.get_closest_marker
+    if marked("sqlite_only") is not None:
         backends = ["sqlite"]  # and said in its id
-    elif "journal_location" not in names and not uses_a_journal(metafunc.function):
+    elif marked("no_journal") is not None:
         return
-    elif "postgres_url" in names:
-        backends = ["postgresql"]
+    elif "journal_location" in names or uses_a_journal(metafunc.function):
+        backends = ["postgresql"] if "postgres_url" in names else list(BACKENDS)
     else:
-        backends = list(BACKENDS)
+        return
     metafunc.parametrize("journal_backend", backends, indirect=True)
 
 

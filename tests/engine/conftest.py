@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +90,13 @@ def procore_settings(emu: RunningEmulator) -> ProcoreSettings:
 
 @dataclass
 class _Journals:
-    """The journals of the running test: its own, on the backend it runs on, and the others
-    it asks for (`other_journal`)."""
+    """The journals of the running test: its own, on the backend it runs on (None for a test
+    marked no_journal), the others it asks for (`other_journal`), and the files handed to a
+    test marked no_journal, which must not exist after it."""
 
-    place: JournalPlace
+    place: JournalPlace | None
     request: pytest.FixtureRequest
+    unopened: list[Path] = field(default_factory=list)
 
 
 _running: _Journals | None = None
@@ -106,8 +108,13 @@ def _test_journals(journal_backend: str | None, request: pytest.FixtureRequest) 
     global _running
     if journal_backend is not None:
         _running = _Journals(request.getfixturevalue("journal_location"), request)
+    elif request.node.get_closest_marker("no_journal") is not None:
+        _running = _Journals(None, request)
     try:
         yield
+        unopened = _running.unopened if _running is not None else []
+        opened = [str(path) for path in unopened if path.exists()]
+        assert opened == [], f"a test marked no_journal made a journal: {opened}"
     finally:
         _running = None
 
@@ -125,8 +132,13 @@ def _journals() -> _Journals:
 @picks_the_journal
 def default_journal(root: Path) -> str:
     """The journal of a run over `root`: a SQLite file beside `root`, or the test's database."""
-    place = _journals().place
-    return str(root.parent / "journal.sqlite3") if place.backend == "sqlite" else place.setting
+    journals = _journals()
+    if journals.place is None or journals.place.backend == "sqlite":
+        path = root.parent / "journal.sqlite3"
+        if journals.place is None:
+            journals.unopened.append(path)
+        return str(path)
+    return journals.place.setting
 
 
 @picks_the_journal
@@ -134,7 +146,9 @@ def other_journal(path: Path) -> str:
     """Another journal, as another machine would have, on the test's backend: the SQLite file
     `path`, or a database of its own (dropped after the test)."""
     journals = _journals()
-    if journals.place.backend == "sqlite":
+    if journals.place is None or journals.place.backend == "sqlite":
+        if journals.place is None:
+            journals.unopened.append(path)
         return str(path)
     server: PostgresServer = journals.request.getfixturevalue("postgres_server")
     name = postgres.database_name()
