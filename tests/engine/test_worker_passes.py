@@ -55,6 +55,14 @@ async def test_files_freed_while_others_held_them_get_another_pass():
     assert await passes(Remaining(30, 0), Remaining(0, 25), Remaining(0, 0)) == 3
 
 
-async def test_a_pass_that_finishes_nothing_more_is_the_last():
-    assert await passes(Remaining(0, 4), Remaining(0, 4)) == 2
+async def test_a_batch_whose_lease_outlasts_its_files_is_waited_for_once():
+    """The files of a dead worker's batch are free by their own leases, but the batch's runs a
+    little longer: the passes right after cannot take them, the one after a wait does."""
+    left = (Remaining(30, 0), Remaining(0, 25), Remaining(0, 25), Remaining(0, 0))
+    assert await passes(*left) == 4
+
+
+async def test_passes_that_finish_nothing_more_end_the_worker():
+    assert await passes(Remaining(0, 4), Remaining(0, 4), Remaining(0, 4)) == 3
+    assert await passes(Remaining(0, 4), Remaining(0, 3), Remaining(0, 3), Remaining(0, 3)) == 4
     assert await passes(Remaining(0, 0)) == 1
