@@ -87,6 +87,7 @@ async def work_shared(
     assert worker is not None
     log.info("worker.started", worker=worker.id, lease=worker.lease)
     before: int | None = None
+    waited = False
     async with anyio.create_task_group() as tg:
         tg.start_soon(_keep_leases, journal, worker.lease / 3)
         try:
@@ -98,11 +99,18 @@ async def work_shared(
                 await journal.claiming(claims.release)
                 left = await journal.claiming(claims.remaining)
                 stuck = left.held_elsewhere == 0 and (before is not None and left.free >= before)
-                if (left.held_elsewhere == 0 and left.free == 0) or stuck:
+                if (left.held_elsewhere == 0 and left.free == 0) or (stuck and waited):
                     break
                 log.info("worker.again", held_elsewhere=left.held_elsewhere, free=left.free)
-                before = left.free
-                if left.held_elsewhere:
+                # Only a pass that others could not have added to tells whether this one is
+                # stuck: while they held files, theirs may run out and be free after it.
+                before = left.free if left.held_elsewhere == 0 else None
+                # A dead worker's batch is renewed after its files, and made after their last
+                # renewal: its lease can outlast theirs by up to a third of one, so its files
+                # count as free while the batch still cannot be taken. Stuck once, wait that
+                # out and look again; stuck twice, stop.
+                waited = stuck
+                if left.held_elsewhere or stuck:
                     await anyio.sleep(worker.lease / 2)  # theirs, until they end or die
         finally:
             with anyio.CancelScope(shield=True):

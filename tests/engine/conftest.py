@@ -6,7 +6,8 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ from bulkimport.pipeline import run_import
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.report import report_entries
 from bulkimport.samples import pdf_frame
-from bulkimport.settings import Credentials, Settings, parse_settings
+from bulkimport.settings import Credentials, ProcoreSettings, Settings, parse_settings
+from tests import postgres_server as postgres
+from tests.journals import JournalPlace, picks_the_journal
+from tests.postgres_server import PostgresServer
 
 CREDENTIALS = Credentials("emulator-client-id", "emulator-client-secret")
 
@@ -47,6 +51,13 @@ def write_pdf(path: Path, size: int = 2048, seed: int = 0) -> bytes:
 
 
 def config_dict(emu: RunningEmulator, root: Path, **engine: Any) -> dict[str, Any]:
+    """A config for a run over `root` into the emulator; its journal is the test's (on the
+    backend the test runs on: `default_journal`) unless `engine` names one."""
+    journal = engine.pop("journal") if "journal" in engine else default_journal(root)
+    return _config(emu, root, journal=journal, **engine)
+
+
+def _config(emu: RunningEmulator, root: Path, **engine: Any) -> dict[str, Any]:
     info = emu.startup_info()
     return {
         "procore": {
@@ -59,7 +70,6 @@ def config_dict(emu: RunningEmulator, root: Path, **engine: Any) -> dict[str, An
         "source": {"root": str(root)},
         "target": {"drawing_area": "Building A", "drawing_set": "Issued for Construction"},
         "engine": {
-            "journal": str(root.parent / "journal.sqlite3"),
             "batch_max_wait": 0.5,
             "verify_interval": 0.05,
             "expiry_margin": 0.0,
@@ -72,6 +82,81 @@ def make_settings(emu: RunningEmulator, root: Path, **engine: Any) -> Settings:
     return parse_settings(config_dict(emu, root, **engine), base=root.parent)
 
 
+def procore_settings(emu: RunningEmulator) -> ProcoreSettings:
+    """The emulator's Procore settings alone, for tests of the client: no journal in them."""
+    root = Path(os.devnull).parent
+    return parse_settings(_config(emu, root, journal=os.devnull), base=root).procore
+
+
+@dataclass
+class _Journals:
+    """The journals of the running test: its own, on the backend it runs on (None for a test
+    marked no_journal), the others it asks for (`other_journal`), and the files handed to a
+    test marked no_journal, which must not exist after it."""
+
+    place: JournalPlace | None
+    request: pytest.FixtureRequest
+    unopened: list[Path] = field(default_factory=list)
+
+
+_running: _Journals | None = None
+
+
+@pytest.fixture(autouse=True)
+def _test_journals(journal_backend: str | None, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Make the test's journal (when it has one) the settings builders' default."""
+    global _running
+    if journal_backend is not None:
+        _running = _Journals(request.getfixturevalue("journal_location"), request)
+    elif request.node.get_closest_marker("no_journal") is not None:
+        _running = _Journals(None, request)
+    try:
+        yield
+        unopened = _running.unopened if _running is not None else []
+        opened = [str(path) for path in unopened if path.exists()]
+        assert opened == [], f"a test marked no_journal made a journal: {opened}"
+    finally:
+        _running = None
+
+
+def _journals() -> _Journals:
+    if _running is None:
+        raise AssertionError(
+            "this test builds settings with the default journal, yet runs on no backend: "
+            "tests/journals.py did not see it reach the journal (through a fixture?); "
+            "let the test take the journal_location fixture"
+        )
+    return _running
+
+
+@picks_the_journal
+def default_journal(root: Path) -> str:
+    """The journal of a run over `root`: a SQLite file beside `root`, or the test's database."""
+    journals = _journals()
+    if journals.place is None or journals.place.backend == "sqlite":
+        path = root.parent / "journal.sqlite3"
+        if journals.place is None:
+            journals.unopened.append(path)
+        return str(path)
+    return journals.place.setting
+
+
+@picks_the_journal
+def other_journal(path: Path) -> str:
+    """Another journal, as another machine would have, on the test's backend: the SQLite file
+    `path`, or a database of its own (dropped after the test)."""
+    journals = _journals()
+    if journals.place is None or journals.place.backend == "sqlite":
+        if journals.place is None:
+            journals.unopened.append(path)
+        return str(path)
+    server: PostgresServer = journals.request.getfixturevalue("postgres_server")
+    name = postgres.database_name()
+    url = server.create_database(name)
+    journals.request.addfinalizer(lambda: server.drop_database(name))
+    return url
+
+
 @pytest.fixture
 async def emulator() -> AsyncIterator[RunningEmulator]:
     async with serve(EmulatorConfig(processing_delay=0.0)) as emu:
@@ -80,9 +165,8 @@ async def emulator() -> AsyncIterator[RunningEmulator]:
 
 @pytest.fixture
 async def client(emulator: RunningEmulator) -> AsyncIterator[ProcoreClient]:
-    settings = make_settings(emulator, Path(os.devnull).parent)
     async with aiohttp.ClientSession() as session:
-        yield ProcoreClient(settings.procore, CREDENTIALS, session)
+        yield ProcoreClient(procore_settings(emulator), CREDENTIALS, session)
 
 
 def write_config(path: Path, raw: dict[str, dict[str, Any]]) -> None:

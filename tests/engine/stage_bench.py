@@ -1,12 +1,12 @@
-"""A bench for one stage at a time: the emulator on 127.0.0.1, a real SQLite journal, the
-engine's own client, and files uploaded the way the upload stage uploads them."""
+"""A bench for one stage at a time: the emulator on 127.0.0.1, a real journal (the test's: SQLite
+or PostgreSQL), the engine's own client, and files uploaded the way the upload stage uploads
+them."""
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, closing
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -24,6 +24,7 @@ from bulkimport.settings import Credentials, Settings
 from bulkimport.source.scan import describe, found_at
 from bulkimport.stages.sender import SendStage
 from bulkimport.stages.target import Targets
+from tests.journals import JournalPlace
 
 from .conftest import CREDENTIALS, make_settings, write_pdf
 
@@ -84,9 +85,10 @@ class Bench:
 
     def batch_states(self) -> list[str]:
         """Each batch's status, in the order they were journalled."""
-        assert isinstance(self.journal.path, Path)  # the bench's journal is a SQLite file
-        with closing(sqlite3.connect(self.journal.path)) as db:
-            return [s for (s,) in db.execute("SELECT status FROM batches ORDER BY rowid")]
+        path = self.journal.path
+        backend = "sqlite" if isinstance(path, Path) else "postgresql"
+        place = JournalPlace(backend, str(path), self.settings.source.root.parent)
+        return [s for (s,) in place.rows("SELECT status FROM batches ORDER BY created_at")]
 
 
 @asynccontextmanager

@@ -152,7 +152,9 @@ async def run(emu: RunningEmulator, root: Path, **changes: Any) -> RunResult:
 async def test_review_mode_costs_about_one_request_per_drawing(tmp_path: Path):
     async with serve(EmulatorConfig(processing_delay=0)) as emu:
         paths = write_archive(tmp_path / "src", 100, min_size=1_000, max_size=3_000)
-        result = await run(emu, tmp_path / "src", target={"mode": "review"})
+        # Batches flush when full or at the end, never on a timer a slow machine would reach.
+        full = {"batch_max_wait": 600.0}
+        result = await run(emu, tmp_path / "src", target={"mode": "review"}, engine=full)
         assert exit_code(result) == 0
         state = await emulator_state(emu, "drawing_uploads", "drawings", "requests")
         assert state["drawings"] == []  # no Create Drawing: Procore reads the sheets itself

@@ -25,6 +25,7 @@ from .conftest import (
     emulator_state,
     emulator_token,
     make_settings,
+    other_journal,
     report_of,
     write_pdf,
 )
@@ -180,7 +181,7 @@ async def test_a_new_file_procore_already_holds_is_skipped_not_changed(tmp_path:
         root = tmp_path / "src"
         write_pdf(root / "A-1 Plan.pdf", seed=1)
         assert exit_code(await run(emu, root)) == 0
-        result = await run(emu, root, journal=str(tmp_path / "other.sqlite3"))
+        result = await run(emu, root, journal=other_journal(tmp_path / "other.sqlite3"))
         assert exit_code(result) == 0
         assert (await report_of(result))["A-1 Plan.pdf"]["state"] == "skipped"
         assert emu.world.ledger.requests[UPLOADS] == 1

@@ -34,7 +34,7 @@ from bulkimport.procore.storage import post_file
 from bulkimport.settings import ProcoreSettings
 
 from .clocks import EmulatorClock
-from .conftest import CREDENTIALS, make_settings, write_pdf
+from .conftest import CREDENTIALS, procore_settings, write_pdf
 from .fake_clock import FakeClock
 from .test_contract import spend
 from .test_storage import drawing
@@ -245,7 +245,7 @@ class TestProcoresWaitsOnOneClock:
 
 
 def settings_of(emu: RunningEmulator, root: Path, max_attempts: int = 4) -> ProcoreSettings:
-    settings = make_settings(emu, root).procore
+    settings = procore_settings(emu)
     return ProcoreSettings(
         settings.api_base,
         settings.login_base,

@@ -16,7 +16,10 @@ from bulkimport.preflight import Status, clock_check
 
 from .conftest import CREDENTIALS, config_dict, run_env, write_config, write_pdf
 
-pytestmark = pytest.mark.anyio
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.no_journal("bulkimport check reads the config and asks Procore, never the journal"),
+]
 
 
 async def check(

@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from bulkimport.emulator import EmulatorConfig, RateLimits, RunningEmulator, serve
+from tests.journals import JournalPlace
 
 from .conftest import CREDENTIALS, config_dict, run_env, write_config, write_pdf
 
@@ -43,7 +44,9 @@ async def emu() -> Any:
         yield running
 
 
-async def test_dry_run_without_credentials_calls_nothing(emu: RunningEmulator, tmp_path: Path):
+async def test_dry_run_without_credentials_calls_nothing(
+    emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
+):
     config = project(emu, tmp_path)
     done = await bulkimport("run", "--config", str(config), "--dry-run", secret=None)
     assert done.returncode == 0, done.stderr
@@ -52,11 +55,13 @@ async def test_dry_run_without_credentials_calls_nothing(emu: RunningEmulator, t
     assert "4 new" in out
     assert "new       A-100 Plan.pdf" in out
     assert "set PROCORE_CLIENT_ID and PROCORE_CLIENT_SECRET to price the plan" in out
-    assert not (tmp_path / "journal.sqlite3").exists()
+    assert not journal_location.exists()
     assert emu.world.ledger.requests == {}
 
 
-async def test_dry_run_prices_the_plan_with_reads_only(tmp_path: Path):
+async def test_dry_run_prices_the_plan_with_reads_only(
+    tmp_path: Path, journal_location: JournalPlace
+):
     limits = RateLimits(hourly_limit=600, hourly_window=3600)
     async with serve(EmulatorConfig(processing_delay=0, rate_limits=limits)) as emu:
         config = project(emu, tmp_path)
@@ -70,7 +75,7 @@ async def test_dry_run_prices_the_plan_with_reads_only(tmp_path: Path):
         assert "time at the current budget: 0 s" in out
         writes = [e for e in emu.world.ledger.requests if not e.startswith("GET")]
         assert writes == ["POST /oauth/token"]
-        assert not (tmp_path / "journal.sqlite3").exists()
+        assert not journal_location.exists()
 
 
 async def test_dry_run_learns_the_budget_scope_from_the_headers(tmp_path: Path):
@@ -94,14 +99,17 @@ async def test_dry_run_learns_the_budget_scope_from_the_headers(tmp_path: Path):
     assert seconds["endpoint"] <= seconds["client"] / 2
 
 
-async def test_run_writes_a_private_report_and_logs_json(emu: RunningEmulator, tmp_path: Path):
+async def test_run_writes_a_private_report_and_logs_json(
+    emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
+):
     config = project(emu, tmp_path)
     report = tmp_path / "out" / "report.json"
     done = await bulkimport("run", "--config", str(config), "--report", str(report))
     assert done.returncode == 0, done.stderr
     assert "4 files: 4 new" in done.stdout.decode()
     assert report.stat().st_mode & 0o777 == 0o600
-    assert (tmp_path / "journal.sqlite3").stat().st_mode & 0o777 == 0o600
+    if journal_location.backend == "sqlite":  # a file: private to its owner
+        assert (tmp_path / "journal.sqlite3").stat().st_mode & 0o777 == 0o600
     body = json.loads(report.read_text())
     assert body["totals"]["states"] == {"verified": 4}
     assert {f["state"] for f in body["files"]} == {"verified"}

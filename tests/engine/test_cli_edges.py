@@ -15,6 +15,8 @@ import pytest
 
 from bulkimport import run_status
 from bulkimport.emulator import EmulatorConfig, Faults, RunningEmulator, serve
+from bulkimport.journal_location import beside
+from tests.journals import JournalPlace
 
 from .conftest import config_dict, run_env, write_config
 from .test_cli import bulkimport, project
@@ -50,14 +52,14 @@ async def test_a_source_that_is_not_a_folder_is_a_usage_error(emu: RunningEmulat
 
 
 async def test_a_dry_run_with_refused_credentials_stops_with_exit_3(
-    emu: RunningEmulator, tmp_path: Path
+    emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     config = project(emu, tmp_path)
     done = await bulkimport("run", "--config", str(config), "--dry-run", secret="wrong")
     assert done.returncode == 3
     assert "stopped: Procore refused the client credentials" in done.stderr.decode()
     assert done.stdout == b""  # no plan printed as if it were priced
-    assert not (tmp_path / "journal.sqlite3").exists()
+    assert not journal_location.exists()
 
 
 async def test_a_dry_run_with_a_missing_manifest_is_a_usage_error(
@@ -82,10 +84,10 @@ async def test_procore_out_of_reach_stops_the_run_with_exit_1(tmp_path: Path):
 
 
 async def test_an_unwritable_status_record_is_logged_and_the_run_goes_on(
-    emu: RunningEmulator, tmp_path: Path
+    emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     config = project(emu, tmp_path)
-    journal = tmp_path / "journal.sqlite3"
+    journal = beside(journal_location.location)
     run_status.status_path(journal).mkdir()  # a folder where the record goes: OSError
     done = await bulkimport("run", "--config", str(config), "--log-format", "json")
     assert done.returncode == 0, done.stderr
@@ -95,13 +97,15 @@ async def test_an_unwritable_status_record_is_logged_and_the_run_goes_on(
 
 
 async def test_status_without_a_journal_or_with_a_foreign_file_exits_2(
-    emu: RunningEmulator, tmp_path: Path
+    emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     config = project(emu, tmp_path)
-    journal = tmp_path / "journal.sqlite3"
     done = await bulkimport("status", "--config", str(config))
     assert done.returncode == 2
-    assert f"no journal at {journal}: nothing has run yet" in done.stderr.decode()
+    assert f"no journal at {journal_location.setting}: nothing has run yet" in done.stderr.decode()
+    if journal_location.backend != "sqlite":
+        return  # a foreign file in the journal's place: SQLite's alone
+    journal = tmp_path / "journal.sqlite3"
     journal.write_bytes(b"these are not the rows you are looking for\n" * 100)
     done = await bulkimport("status", "--config", str(config))
     assert done.returncode == 2
@@ -110,12 +114,12 @@ async def test_status_without_a_journal_or_with_a_foreign_file_exits_2(
 
 
 async def test_status_watch_off_a_terminal_prints_a_line_a_second_until_the_run_ends(
-    emu: RunningEmulator, tmp_path: Path
+    emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     """A run recorded as going (its pid alive and named by the journal's lock) is followed;
     when its final record appears, watching ends with the outcome."""
     config = project(emu, tmp_path)
-    journal = tmp_path / "journal.sqlite3"
+    journal = beside(journal_location.location)  # where the run's record and pid go
     assert (await bulkimport("run", "--config", str(config))).returncode == 0
     last = run_status.read(journal)
     assert last is not None
@@ -170,10 +174,10 @@ async def test_a_demo_of_no_files_is_a_usage_error():
 
 
 async def test_status_tells_a_killed_run_and_a_record_it_cannot_read(
-    emu: RunningEmulator, tmp_path: Path
+    emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
     config = project(emu, tmp_path)
-    journal = tmp_path / "journal.sqlite3"
+    journal = beside(journal_location.location)
     assert (await bulkimport("run", "--config", str(config))).returncode == 0
     last = run_status.read(journal)
     assert last is not None  # the finished run's process is gone, like a killed one's

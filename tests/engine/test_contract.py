@@ -32,6 +32,7 @@ from .conftest import (
     emulator_state,
     emulator_token,
     make_settings,
+    other_journal,
     report_of,
     write_pdf,
 )
@@ -255,7 +256,7 @@ async def test_a_hidden_revision_procore_has_is_seen_before_sending(tmp_path: Pa
         ):
             assert response.status == 200
         # Another machine, another journal: only Procore knows the revision is there.
-        result = await run(emu, root, journal=str(tmp_path / "elsewhere.sqlite3"))
+        result = await run(emu, root, journal=other_journal(tmp_path / "elsewhere.sqlite3"))
         report = await report_of(result)
         assert report["A-1 Plan.pdf"]["state"] == "skipped"
         assert "already has revision 0" in report["A-1 Plan.pdf"]["note"]
@@ -276,7 +277,7 @@ async def test_an_unreadable_revisions_list_sends_the_file_and_procore_decides(t
         assert exit_code(first) == 1
         assert "drawing log could not be read" in (await report_of(first))["A-1 Plan.pdf"]["note"]
         write_pdf(root / "A-2 Plan.pdf", seed=2)
-        result = await run(emu, root, journal=str(tmp_path / "elsewhere.sqlite3"))
+        result = await run(emu, root, journal=other_journal(tmp_path / "elsewhere.sqlite3"))
         report = await report_of(result)
         assert report["A-2 Plan.pdf"]["state"] == "imported"  # sent, not failed by the read
         assert report["A-1 Plan.pdf"]["state"] == "failed"

@@ -33,6 +33,7 @@ INSERT INTO files (rel, size, mtime_ns, sha256, number, revision, state, updated
 """
 
 
+@pytest.mark.sqlite_only("journals of schema 1 and 2 were SQLite files: PostgreSQL came with 3")
 async def test_a_version_1_journal_is_migrated_and_keeps_its_rows(tmp_path: Path):
     path = tmp_path / "journal.sqlite3"
     with sqlite3.connect(path) as db:
@@ -53,6 +54,7 @@ async def test_a_version_1_journal_is_migrated_and_keeps_its_rows(tmp_path: Path
         assert db.execute(claims).fetchall() == [(None, None, None, 7), (None, None, None, 7)]
 
 
+@pytest.mark.sqlite_only("journals of schema 1 and 2 were SQLite files: PostgreSQL came with 3")
 async def test_an_earlier_journal_learns_which_content_procore_holds(tmp_path: Path):
     """Schema 3 keeps what Procore holds apart from what was last uploaded: a verified file's
     content is held; a failed upload's is not."""

@@ -23,6 +23,7 @@ from bulkimport.pipeline import run_import
 from bulkimport.procore.client import ProcoreClient
 from bulkimport.report import exit_code, write_report
 from bulkimport.samples import write_archive
+from tests.journals import JournalPlace
 
 from .conftest import (
     CREDENTIALS,
@@ -55,8 +56,13 @@ def leaks(text: str, secrets: dict[str, str]) -> list[str]:
 
 
 def journal_text(journal: Path | JournalUrl) -> str:
-    """The journal's bytes, write-ahead log included, as text to search."""
-    assert isinstance(journal, Path)  # a SQLite journal
+    """The journal as text to search: a SQLite file's bytes, write-ahead log included; every
+    row of every table of a PostgreSQL journal."""
+    if isinstance(journal, JournalUrl):
+        place = JournalPlace("postgresql", journal.url, journal.local.parent)
+        tables = place.rows("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert {"files", "batches", "meta"} <= {t for (t,) in tables}
+        return "".join(repr(place.rows(f'SELECT * FROM "{t}"')) for (t,) in tables)
     parts = [journal, journal.with_name(journal.name + "-wal")]
     return "".join(p.read_bytes().decode("latin-1") for p in parts if p.exists())
 
@@ -89,7 +95,9 @@ async def test_a_full_run_leaks_nothing_into_logs_reports_or_the_journal(tmp_pat
         assert leaks(" ".join(failed), secrets) == []
 
 
-async def test_the_cli_reads_the_secret_from_a_file_and_prints_none(tmp_path: Path):
+async def test_the_cli_reads_the_secret_from_a_file_and_prints_none(
+    tmp_path: Path, journal_location: JournalPlace
+):
     async with serve(EmulatorConfig(processing_delay=0)) as emu:
         root = tmp_path / "src"
         write_archive(root, 5, min_size=1_000, max_size=3_000)
@@ -114,7 +122,7 @@ async def test_the_cli_reads_the_secret_from_a_file_and_prints_none(tmp_path: Pa
         events = [json.loads(line) for line in done.stderr.decode().splitlines()]
         assert any(e["event"] == "auth.token" for e in events)
         assert leaks(report.read_text(), secrets) == []
-        assert leaks(journal_text(tmp_path / "journal.sqlite3"), secrets) == []
+        assert leaks(journal_text(journal_location.location), secrets) == []
 
         env["PROCORE_CLIENT_SECRET_FILE"] = str(tmp_path / "missing")
         with anyio.fail_after(60):

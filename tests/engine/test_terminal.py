@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import run_env, write_config, write_pdf
+from bulkimport.journal_location import beside
+from tests.journals import JournalPlace
+
+from .conftest import default_journal, run_env, write_config, write_pdf
 from .terminal import Terminal
 
 FILES = 16
@@ -63,7 +66,7 @@ def project(info: dict[str, Any], tmp_path: Path, **engine: Any) -> Path:
         "source": {"root": str(root)},
         "target": {"drawing_area": "Building A", "drawing_set": "Issued for Construction"},
         "engine": {
-            "journal": str(tmp_path / "journal.sqlite3"),
+            "journal": default_journal(root),
             "batch_size": 4,
             "batch_max_wait": 0.5,
             "verify_interval": 0.2,
@@ -156,9 +159,11 @@ def test_ctrl_c_stops_the_run_and_leaves_the_terminal_clean(
     assert term.raw.endswith(b"\r\n") or term.raw.endswith(b"\n")  # the prompt starts clean
 
 
-def test_status_watch_follows_a_running_import(emulator: dict[str, Any], tmp_path: Path):
+def test_status_watch_follows_a_running_import(
+    emulator: dict[str, Any], tmp_path: Path, journal_location: JournalPlace
+):
     config = project(emulator, tmp_path)
-    journal = tmp_path / "journal.sqlite3"
+    journal = beside(journal_location.location)  # where the run publishes its figures
     run = subprocess.Popen(
         bulkimport("run", "--config", str(config)),
         env=run_env(),
