@@ -83,6 +83,10 @@ async def test_procore_out_of_reach_stops_the_run_with_exit_1(tmp_path: Path):
     assert uploads is None  # it stopped before sending any file
 
 
+@pytest.mark.sqlite_only(
+    "the record beside a SQLite journal; a PostgreSQL journal keeps it in its runs table "
+    "(test_run_records.py)"
+)
 async def test_an_unwritable_status_record_is_logged_and_the_run_goes_on(
     emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
@@ -113,6 +117,10 @@ async def test_status_without_a_journal_or_with_a_foreign_file_exits_2(
     assert journal.read_bytes().startswith(b"these are not")  # read only: left as it was
 
 
+@pytest.mark.sqlite_only(
+    "the record beside a SQLite journal; a PostgreSQL journal keeps it in its runs table "
+    "(test_run_records.py)"
+)
 async def test_status_watch_off_a_terminal_prints_a_line_a_second_until_the_run_ends(
     emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
@@ -173,6 +181,10 @@ async def test_a_demo_of_no_files_is_a_usage_error():
     assert "--files must be at least 1" in done.stderr.decode()
 
 
+@pytest.mark.sqlite_only(
+    "the record beside a SQLite journal; a PostgreSQL journal keeps it in its runs table "
+    "(test_run_records.py)"
+)
 async def test_status_tells_a_killed_run_and_a_record_it_cannot_read(
     emu: RunningEmulator, tmp_path: Path, journal_location: JournalPlace
 ):
