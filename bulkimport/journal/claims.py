@@ -226,12 +226,18 @@ class Remaining:
 
 
 def remaining(db: Database, worker: Worker, project: int) -> Remaining:
+    """A batched file is held by whoever holds its batch: a batch is renewed after its files
+    and made after their last renewal, so a dead worker's files can come free while its batch
+    is still held, and cannot be taken without it."""
     marks = ",".join("?" * len(UNFINISHED))
     found = db.first(
-        f"SELECT COUNT(*) FILTER (WHERE claimed_by IS NOT NULL AND claimed_by<>?"
-        f" AND lease_until >= {NOW}), COUNT(*) FILTER (WHERE claimed_by IS NULL"
-        f" OR lease_until < {NOW}) FROM files WHERE project_id=? AND state IN ({marks})",
-        (worker.id, project, *UNFINISHED),
+        "SELECT COUNT(*) FILTER (WHERE holder IS NOT NULL AND holder<>?"
+        f" AND until >= {NOW}), COUNT(*) FILTER (WHERE holder IS NULL OR until < {NOW})"
+        " FROM (SELECT CASE WHEN b.token IS NULL THEN f.claimed_by ELSE b.claimed_by END"
+        " AS holder, CASE WHEN b.token IS NULL THEN f.lease_until ELSE b.lease_until END"
+        " AS until FROM files f LEFT JOIN batches b ON f.state=? AND b.token=f.batch_id"
+        f" AND b.project_id=f.project_id WHERE f.project_id=? AND f.state IN ({marks})) t",
+        (worker.id, FileState.BATCHED, project, *UNFINISHED),
     )
     return Remaining(int(found[0]), int(found[1])) if found else Remaining(0, 0)
 

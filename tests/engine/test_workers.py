@@ -18,6 +18,7 @@ from anyio.abc import Process
 
 from bulkimport.emulator import EmulatorConfig, RunningEmulator, serve
 from bulkimport.errors import ConfigError, JournalBusy
+from bulkimport.journal import claims
 from bulkimport.journal.claims import Worker
 from bulkimport.journal.store import Journal
 from bulkimport.models import FileState
@@ -306,3 +307,31 @@ def test_a_lease_under_a_second_is_refused(tmp_path: Path):
         worker_for(short, CREDENTIALS)
     single = replace(settings, engine=replace(settings.engine, workers="single"))
     assert worker_for(single, CREDENTIALS) is None
+
+
+async def test_a_batched_file_is_held_by_whoever_holds_its_batch(postgres_url: str, tmp_path: Path):
+    """A dead worker's batch is renewed after its files: they may come free while it is still
+    held, and cannot be taken without it. They count as held elsewhere until it is free."""
+    place = JournalPlace("postgresql", postgres_url, tmp_path)
+    worker = Worker("w2", "credential-x", 5.0)
+    journal = await Journal.open(place.location, projects=(7,), worker=worker)
+    try:
+        now = "EXTRACT(EPOCH FROM clock_timestamp())"
+        place.rows(
+            "INSERT INTO batches (token, project_id, area_id, set_id, status, created_at,"
+            f" claimed_by, lease_until) VALUES ('t', 7, 1, 2, 'pending', 0, 'w1', {now} + 60)"
+        )
+        for n in range(3):
+            place.rows(
+                "INSERT INTO files (project_id, rel, size, mtime_ns, state, updated_at,"
+                f" batch_id, claimed_by, lease_until) VALUES (7, ?, 1, 1, 'batched', 0, 't',"
+                f" 'w1', {now} - 1)",
+                (f"A-{n}.pdf",),
+            )
+        left = await journal.claiming(claims.remaining)
+        assert (left.held_elsewhere, left.free) == (3, 0)
+        place.rows(f"UPDATE batches SET lease_until = {now} - 1")  # the batch's lease ran out
+        left = await journal.claiming(claims.remaining)
+        assert (left.held_elsewhere, left.free) == (0, 3)
+    finally:
+        await journal.close()
