@@ -48,6 +48,7 @@ async def run(config: Path, *args: str) -> tuple[int, str]:
     return done.returncode, done.stderr.decode()
 
 
+@pytest.mark.no_journal("it names its own journal, refused before any journal is opened")
 @pytest.mark.parametrize(
     "journal", ["mysql://importer@db.example.com/drawings", "http://127.0.0.1/journal"]
 )
@@ -69,6 +70,7 @@ async def test_a_journal_url_of_another_scheme_is_refused_before_anything_is_sen
     assert f"not a {scheme}:// URL" in stderr
 
 
+@pytest.mark.no_journal("it names its own journal, refused before any journal is opened")
 @pytest.mark.parametrize(
     "journal",
     [
@@ -87,6 +89,7 @@ async def test_a_password_in_the_journal_url_is_refused_and_never_repeated(
     assert emu.world.ledger.requests == {}
 
 
+@pytest.mark.no_journal("it names its own journal, refused before any journal is opened")
 async def test_a_server_out_of_reach_stops_the_run_before_anything_is_sent(
     emu: RunningEmulator, tmp_path: Path
 ):
