@@ -28,14 +28,13 @@ DISPLAY = re.compile(r"^(stages|done|upload|procore|budget|time) |of \d+ files h
 ETA = re.compile(r"ETA \d+(\.\d)? (s|min|h)\b")
 
 
-@pytest.fixture
-def emulator() -> Iterator[dict[str, Any]]:
+def emulator_process(*extra: str) -> Iterator[dict[str, Any]]:
     """A rate-limited emulator in its own process: 15 calls per 3 s, storage a second slow."""
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "bulkimport", "emulator", "--port", "0", "--s3-port", "0"),
             *("--spike-limit", "15", "--spike-window", "3", "--s3-latency", "1"),
-            *("--processing-delay", "0.2", "-q"),
+            *("--processing-delay", "0.2", "-q", *extra),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -49,6 +48,16 @@ def emulator() -> Iterator[dict[str, Any]]:
         process.wait(timeout=30)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.fixture
+def emulator() -> Iterator[dict[str, Any]]:
+    yield from emulator_process()
+
+
+@pytest.fixture
+def two_projects() -> Iterator[dict[str, Any]]:
+    yield from emulator_process("--projects", "2")
 
 
 def project(info: dict[str, Any], tmp_path: Path, **engine: Any) -> Path:
@@ -229,3 +238,38 @@ def test_off_a_terminal_a_run_writes_json_lines_with_progress_events(
     assert "drawing.created" not in {e["event"] for e in events}
     assert "\x1b" not in done.stdout + done.stderr
     assert f"bulkimport: {FILES} files: {FILES} new" in done.stdout
+
+
+def test_a_run_over_two_projects_shows_a_line_for_each_then_a_table(
+    two_projects: dict[str, Any], tmp_path: Path
+):
+    """[[targets]] on a terminal: under the run's own lines, one per project, how far it is;
+    at the end a table of the projects."""
+    info = two_projects
+    root = tmp_path / "drawings"
+    folders = ("Tower A", "Tower B")
+    for n in range(FILES):
+        write_pdf(root / folders[n % 2] / f"A-1{n:02d} Plan.pdf", seed=n)
+    config = project(info, tmp_path)
+    first, second = info["project_ids"]
+    text = config.read_text().replace(f"project_id = {info['project_id']}\n", "")
+    for project_id, folder in zip((first, second), folders, strict=True):
+        text += f'[[targets]]\nproject_id = {project_id}\nfolder = "{folder}"\n'
+    config.write_text(text)
+    term = Terminal(bulkimport("run", "--config", str(config)), run_env())
+    try:
+        for project_id, folder in zip((first, second), folders, strict=True):
+            line = re.compile(rf"^project {project_id}\s+\d+ of {FILES // 2} handled · {folder}$")
+            term.wait_for(
+                lambda s, line=line: any(line.search(x) for x in s), 60, f"{folder}'s line"
+            )
+        status = term.finish(90)
+    finally:
+        term.kill()
+    end = "\n".join(term.lines())
+    assert status == 0, end
+    assert f"bulkimport: {FILES} files" in end
+    assert "Projects" in end
+    for project_id, folder in zip((first, second), folders, strict=True):
+        assert re.search(rf"{project_id}\s+{re.escape(str(root / folder))}\s+{FILES // 2}\s+0", end)
+    assert not any(line.startswith("project ") for line in term.lines())  # the live view is gone
