@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,12 @@ def test_off_a_terminal_a_run_writes_json_lines_with_progress_events(
     assert f"bulkimport: {FILES} files: {FILES} new" in done.stdout
 
 
+def shows(project_id: int, folder: str, screen: list[str]) -> bool:
+    """The live display's line for the project, with its folder's count of files."""
+    line = re.compile(rf"^project {project_id}\s+\d+ of {FILES // 2} handled · {folder}$")
+    return any(line.search(text) for text in screen)
+
+
 def test_a_run_over_two_projects_shows_a_line_for_each_then_a_table(
     two_projects: dict[str, Any], tmp_path: Path
 ):
@@ -259,10 +266,7 @@ def test_a_run_over_two_projects_shows_a_line_for_each_then_a_table(
     term = Terminal(bulkimport("run", "--config", str(config)), run_env())
     try:
         for project_id, folder in zip((first, second), folders, strict=True):
-            line = re.compile(rf"^project {project_id}\s+\d+ of {FILES // 2} handled · {folder}$")
-            term.wait_for(
-                lambda s, line=line: any(line.search(x) for x in s), 60, f"{folder}'s line"
-            )
+            term.wait_for(partial(shows, project_id, folder), 60, f"{folder}'s line")
         status = term.finish(90)
     finally:
         term.kill()
