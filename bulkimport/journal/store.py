@@ -32,15 +32,13 @@ from bulkimport.journal import statements as batch_sql
 from bulkimport.journal.claims import Worker
 from bulkimport.journal.database import POSTGRES, Database, Row
 from bulkimport.journal.rows import (
-    UNCONFIRMED,
-    WAITING,
     FileRow,
     Leftovers,
     PendingBatch,
     row_from,
 )
 from bulkimport.journal_location import JournalLocation, JournalUrl
-from bulkimport.models import Batch, BatchState, DrawingFile, FileState, Target
+from bulkimport.models import Batch, DrawingFile, FileState, Target
 
 T = TypeVar("T")
 
@@ -213,21 +211,9 @@ class Journal:
     ) -> None:
         """A file that cannot (failed) or should not (skipped) be imported as it is; a later
         run looks at it again."""
-        await self._run(
-            self._write,
-            [
-                (
-                    (
-                        "INSERT INTO files (project_id, rel, size, mtime_ns, state, error,"
-                        " updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(project_id, rel)"
-                        " DO UPDATE SET size=excluded.size, mtime_ns=excluded.mtime_ns,"
-                        " state=excluded.state, error=excluded.error, drawing_id=NULL,"
-                        " updated_at=excluded.updated_at"
-                    ),
-                    (self._one_project(), rel, size, mtime_ns, state, reason, time.time()),
-                )
-            ],
-        )
+        project = self._one_project()
+        statement = batch_sql.rejected(project, rel, size, mtime_ns, state, reason, time.time())
+        await self._run(self._write, [statement])
 
     async def touch(self, rel: str, size: int, mtime_ns: int) -> None:
         """The file's bytes did not change (same sha256); only its stat did."""
@@ -342,23 +328,8 @@ class Journal:
         await self._run(self._write, statements)
 
     async def batch_sent(self, token: str, drawing_upload_id: int) -> None:
-        now, project = time.time(), self._one_project()
-        await self._run(
-            self._write,
-            [
-                (
-                    "UPDATE batches SET status=?, drawing_upload_id=? WHERE project_id=? AND token=?",
-                    (BatchState.SENT, drawing_upload_id, project, token),
-                ),
-                (
-                    (
-                        "UPDATE files SET state=?, drawing_upload_id=?, updated_at=?"
-                        " WHERE project_id=? AND batch_id=? AND state=?"
-                    ),
-                    (FileState.IMPORTED, drawing_upload_id, now, project, token, FileState.BATCHED),
-                ),
-            ],
-        )
+        statements = batch_sql.sent(self._one_project(), token, drawing_upload_id, time.time())
+        await self._run(self._write, statements)
 
     async def batch_closed(self, token: str, reason: str) -> None:
         """A batch that will not be sent again; its files that are still in it failed."""
@@ -367,35 +338,8 @@ class Journal:
 
     async def settled(self, outcomes: Sequence[tuple[str, FileState, str | None]]) -> None:
         """What the read-back found for each imported file: (rel, state, note)."""
-        now, project = time.time(), self._one_project()
-        await self._run(
-            self._write,
-            [
-                (
-                    # The note given; or, with none, the note kept, unless it said why the
-                    # file was still waiting. (The note and the flag are typed in the statement:
-                    # PostgreSQL cannot infer a parameter's type from `? IS NOT NULL`.)
-                    (
-                        "UPDATE files SET state=?, error=COALESCE(CAST(? AS TEXT),"
-                        " CASE WHEN state=? OR error LIKE ? THEN NULL ELSE error END),"
-                        " held_sha256=CASE WHEN ?=1 THEN sha256 ELSE held_sha256 END,"
-                        " updated_at=? WHERE project_id=? AND rel=? AND state IN (?, ?)"
-                    ),
-                    (
-                        state,
-                        note,
-                        FileState.NEEDS_REVIEW,
-                        UNCONFIRMED + "%",
-                        int(state == FileState.VERIFIED),
-                        now,
-                        project,
-                        rel,
-                        *WAITING,
-                    ),
-                )
-                for rel, state, note in outcomes
-            ],
-        )
+        statements = batch_sql.read_back(self._one_project(), outcomes, time.time())
+        await self._run(self._write, statements)
 
     async def annotate(self, rels: Sequence[str], note: str) -> None:
         """Why files are still where they are, for the report."""
@@ -426,19 +370,9 @@ class Journal:
 
     async def outcome(self, drawing_upload_id: int, error: str) -> None:
         """Procore could not process a drawing upload: its files failed with `error`."""
-        state = FileState.FAILED
-        await self._run(
-            self._write,
-            [
-                (
-                    (
-                        "UPDATE files SET state=?, error=?, updated_at=?"
-                        " WHERE project_id=? AND drawing_upload_id=? AND state IN (?, ?)"
-                    ),
-                    (state, error, time.time(), self._one_project(), drawing_upload_id, *WAITING),
-                ),
-            ],
-        )
+        project = self._one_project()
+        statement = batch_sql.not_processed(project, drawing_upload_id, error, time.time())
+        await self._run(self._write, [statement])
 
     # Resuming and reporting -------------------------------------------------------------
 
